@@ -1,0 +1,194 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { ErrorCode, HashflexError } from './errors';
+
+/**
+ * The config file (YAML; JSON is valid YAML), validated once at start-up. Every problem is
+ * reported as `path.to.key: what is wrong`, all at once, and a bad config never opens a port.
+ * Units are in the key names (_ms, _kw, _hz, _c); defaults and ranges live here and in the README.
+ */
+const hostPort = z.string().refine((s) => {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+}, 'expected "HOST:PORT" with a port 1..65535');
+const pin = z.number().int().min(0).max(127);
+const analogPin = z.string().regex(/^A\d{1,2}$/, 'expected an analog pin like "A0"');
+const id = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'ids are 1-64 letters, digits, "_", "." or "-"');
+
+/** a serial device: a local port, or raw bytes over TCP (ser2net, a serial device server) */
+const serial = z.union([
+  z.object({ path: z.string().min(1), baud: z.number().int().min(300).max(4_000_000).default(115200) }).strict(),
+  z.object({ tcp: hostPort }).strict(),
+], { errorMap: () => ({ message: 'expected { path, baud } or { tcp: "HOST:PORT" }' }) });
+
+const secret = {
+  token: z.string().min(8, 'tokens are at least 8 characters').optional(),
+  token_file: z.string().min(1).optional(),
+};
+
+const meter = z.object({
+  model: z.enum(['sdm630', 'sunspec']).default('sdm630'),
+  tcp: hostPort.optional(),
+  serial: serial.optional(),
+  unit: z.number().int().min(0).max(247).default(1),
+  poll_ms: z.number().int().min(10).max(60_000).default(50),
+  stale_ms: z.number().int().min(50).max(600_000).default(1000),
+  /** what losing the meter means: trip the site, or hold the last cap (state `fault`) */
+  on_lost: z.enum(['trip', 'hold']).default('trip'),
+}).strict()
+  .refine((m) => (m.tcp === undefined) !== (m.serial === undefined), { message: 'give exactly one of tcp or serial' });
+
+const board = z.object({
+  id,
+  model: z.enum(['bm1366', 'bm1368', 'bm1370']).default('bm1366'),
+  serial,
+  chips: z.number().int().min(1).max(256).default(4),
+  enable_pin: pin.optional(),
+}).strict();
+
+const fan = z.object({ id, pwm_pin: pin, tach_pin: analogPin }).strict();
+const thermistor = z.object({ id, pin: analogPin, board: id.optional() }).strict();
+
+const grid = z.object({
+  nominal_hz: z.union([z.literal(50), z.literal(60)]).default(60),
+  underfrequency: z.object({
+    trip_hz: z.number().min(40).max(70).optional(),
+    sustain_ms: z.number().int().min(0).max(60_000).default(100),
+    release: z.enum(['manual', 'auto']).default('manual'),
+    /** with release: auto, how long frequency must stay back above trip_hz + hysteresis */
+    hold_s: z.number().min(0).max(3600).default(60),
+  }).strict().default({}),
+  relay: z.object({ pin, active: z.enum(['low', 'high']).default('low') }).strict().optional(),
+}).strict().default({});
+
+const control = z.object({
+  mode: z.enum(['surplus', 'setpoint', 'heat', 'off']).default('surplus'),
+  max_kw: z.number().min(0).max(100_000).default(12),
+  setpoint_kw: z.number().min(0).max(100_000).default(6),
+  margin_kw: z.number().min(0).max(1000).default(0.2),
+  /** delay between boards when ramping back up after a release (shed at once, add slowly) */
+  stagger_ms: z.number().int().min(0).max(600_000).default(2000),
+  /** board temperature that starts throttling, and the one that trips */
+  throttle_c: z.number().min(20).max(150).default(80),
+  trip_c: z.number().min(20).max(150).default(95),
+  heat: z.object({ target_c: z.number().min(0).max(120).default(60), sensor: id.optional() }).strict().default({}),
+}).strict().default({});
+
+const uplink = z.object({
+  url: z.string().regex(/^wss?:\/\/[^\s]+$/, 'expected ws://HOST:PORT/PATH or wss://…'),
+  ...secret,
+  ca_file: z.string().min(1).optional(),
+  telemetry_ms: z.number().int().min(100).max(60_000).default(1000),
+}).strict();
+
+const local = z.object({ listen: hostPort.default('127.0.0.1:8080'), ...secret }).strict();
+
+export const configSchema = z.object({
+  agent: z.object({ id }).strict(),
+  meter,
+  boards: z.array(board).min(1, 'at least one board').max(64),
+  io: serial.optional(),
+  fans: z.array(fan).default([]),
+  thermistors: z.array(thermistor).default([]),
+  grid,
+  control,
+  uplink: uplink.optional(),
+  local: local.optional(),
+  storage: z.object({ dir: z.string().min(1).default('./hashflex-data') }).strict().default({}),
+}).strict().superRefine((c, ctx) => {
+  const issue = (p: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: p, message });
+  const seen = new Set<string>();
+  c.boards.forEach((b, i) => {
+    if (seen.has(b.id)) issue(['boards', i, 'id'], `duplicate board id "${b.id}"`);
+    seen.add(b.id);
+  });
+  const pins = new Map<number, string>();
+  const claim = (p: number, where: (string | number)[]) => {
+    const other = pins.get(p);
+    if (other) issue(where, `pin ${p} is already used by ${other}`);
+    else pins.set(p, formatPath(where));
+  };
+  c.boards.forEach((b, i) => { if (b.enable_pin !== undefined) claim(b.enable_pin, ['boards', i, 'enable_pin']); });
+  c.fans.forEach((f, i) => claim(f.pwm_pin, ['fans', i, 'pwm_pin']));
+  if (c.grid.relay) claim(c.grid.relay.pin, ['grid', 'relay', 'pin']);
+  if (!c.io) {
+    const needsIo = c.boards.some((b) => b.enable_pin !== undefined) || c.fans.length > 0 || c.grid.relay || c.thermistors.length > 0;
+    if (needsIo) issue(['io'], 'enable pins, fans, thermistors and the relay need an io board');
+  }
+  const tripHz = c.grid.underfrequency.trip_hz;
+  if (tripHz !== undefined && tripHz >= c.grid.nominal_hz) issue(['grid', 'underfrequency', 'trip_hz'], `must be below nominal_hz (${c.grid.nominal_hz})`);
+  if (c.control.throttle_c >= c.control.trip_c) issue(['control', 'throttle_c'], 'must be below control.trip_c');
+  for (const key of ['uplink', 'local'] as const) {
+    const s = c[key];
+    if (s?.token !== undefined && s.token_file !== undefined) issue([key, 'token'], 'give token or token_file, not both');
+  }
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+
+/** The validated config, with defaults filled and secrets read. */
+export interface Config extends Omit<Parsed, 'grid'> {
+  grid: Parsed['grid'] & { underfrequency: Parsed['grid']['underfrequency'] & { trip_hz: number } };
+  /** the file it came from, for relative paths */
+  source?: string;
+}
+
+export function formatPath(p: (string | number)[]): string {
+  return p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '') || '(top level)';
+}
+
+/** Validate a parsed document. Throws HashflexError(ConfigInvalid) whose `problems` lists every issue. */
+export function validateConfig(doc: unknown, source?: string): Config {
+  const r = configSchema.safeParse(doc ?? {});
+  const problems = r.success ? [] : r.error.issues.map((i) => `${formatPath(i.path)}: ${describeIssue(i)}`);
+  if (!r.success) throw new ConfigError(problems);
+  const c = r.data;
+  const base = source ? path.dirname(source) : process.cwd();
+  for (const key of ['uplink', 'local'] as const) {
+    const s = c[key];
+    if (s?.token_file) {
+      try {
+        s.token = fs.readFileSync(path.resolve(base, s.token_file), 'utf8').trim();
+      } catch (e) {
+        problems.push(`${key}.token_file: cannot read ${s.token_file} (${(e as NodeJS.ErrnoException).code ?? e})`);
+      }
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  c.storage.dir = path.resolve(base, c.storage.dir);
+  const uf = c.grid.underfrequency;
+  // 59.7 Hz on a 60 Hz grid is where ERCOT load-resource relays trip; 49.7 Hz by analogy at 50 Hz
+  const trip_hz = uf.trip_hz ?? c.grid.nominal_hz - 0.3;
+  return { ...c, grid: { ...c.grid, underfrequency: { ...uf, trip_hz } }, source };
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`(file): cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e})`]);
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    throw new ConfigError(doc.errors.map((e) => `(yaml) line ${e.linePos?.[0].line ?? '?'} column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`));
+  }
+  return validateConfig(doc.toJS(), path.resolve(file));
+}
+
+export class ConfigError extends HashflexError {
+  constructor(readonly problems: string[]) {
+    super(`invalid config:\n${problems.join('\n')}`, ErrorCode.ConfigInvalid);
+  }
+}
+
+function describeIssue(i: z.ZodIssue): string {
+  if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (i.code === 'invalid_type' && i.received === 'undefined') return 'is required';
+  if (i.code === 'invalid_type') return `expected ${i.expected}, got ${i.received}`;
+  if (i.code === 'invalid_enum_value') return `expected one of ${i.options.map((o) => JSON.stringify(o)).join(', ')}, got ${JSON.stringify(i.received)}`;
+  return i.message;
+}

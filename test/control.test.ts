@@ -1,0 +1,218 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { splitTarget } from '../agent/control/split';
+import { linearBoard, rig } from './harness/control';
+
+const boards = [linearBoard('a'), linearBoard('b'), linearBoard('c')];
+
+test('splitting a target runs boards together at whole PLL steps and never above the target', () => {
+  const t = splitTarget(2.6, boards);
+  const kw = boards.reduce((s, b) => s + b.kwAt(t.get(b.id)!), 0);
+  assert.ok(kw <= 2.6 + 1e-9);
+  assert.ok(kw > 2.6 - 0.125 * 3, `uses most of the target, got ${kw}`);
+  for (const b of boards) assert.is((t.get(b.id)! - 400) % 25, 0);
+  assert.ok([...t.values()].every((f) => f >= 400), 'all three boards on');
+});
+
+test('a target below one board minimum switches every board off', () => {
+  assert.equal([...splitTarget(0.4, boards).values()], [0, 0, 0]);
+});
+
+test('a target below the sum of minimums switches off only as many boards as needed', () => {
+  const t = splitTarget(1.2, boards);
+  assert.is([...t.values()].filter((f) => f > 0).length, 2);
+});
+
+test('a thermal cap keeps a hot board below its cap', () => {
+  const t = splitTarget(10, boards, new Map([['b', 450]]));
+  assert.ok(t.get('b')! <= 450);
+  assert.is(t.get('a'), 600);
+});
+
+test('a controller curtail sheds all boards at once and the state is curtailed', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 4 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  assert.ok(r.onKw() > 3.5);
+  r.c.curtail();
+  assert.equal(r.sheds.map((s) => s.source), ['command']);
+  assert.is(r.c.state, 'curtailed');
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  assert.is(r.c.target, 0, 'no target while curtailed');
+});
+
+test('release ramps boards back one per stagger interval, then runs', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 6, staggerMs: 2000 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  r.c.curtail();
+  assert.equal(r.c.release(), { ok: true });
+  assert.is(r.c.state, 'ramping');
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  const on = () => [...r.last().values()].filter((f) => f > 0).length;
+  assert.is(on(), 1);
+  r.clock.advance(2000);
+  assert.is(on(), 2);
+  r.clock.advance(4000);
+  assert.is(on(), 4);
+  assert.is(r.c.state, 'running');
+  assert.ok(r.events.some((e) => e.kind === 'release' && e.source === 'command' && e.by === 'command'));
+});
+
+test('frequency below trip_hz for sustain_ms trips, measured from the interpolated crossing', () => {
+  const r = rig({ sustainMs: 100 });
+  const t0 = r.clock.now();
+  r.c.sample(t0, 59.8, 0, 0);
+  r.clock.advance(50);
+  r.c.sample(t0 + 50, 59.6, 0, 0); // crossed 59.7 half way, at t0+25
+  r.clock.advance(74);
+  assert.is(r.sheds.length, 0, 'not before sustain_ms has passed');
+  r.clock.advance(1);
+  assert.equal(r.sheds.map((s) => s.source), ['underfrequency']);
+  assert.is(r.c.state, 'tripped');
+});
+
+test('a dip shorter than sustain_ms does not trip', () => {
+  const r = rig({ sustainMs: 100 });
+  r.c.sample(r.clock.now(), 59.65, 0, 0);
+  r.clock.advance(50);
+  r.c.sample(r.clock.now(), 59.9, 0, 0);
+  r.clock.advance(1000);
+  assert.is(r.sheds.length, 0);
+});
+
+test('with release manual an under-frequency trip waits for a release command, refused while frequency is low', () => {
+  const r = rig({ sustainMs: 0 });
+  r.c.sample(r.clock.now(), 59.5, 0, 0);
+  assert.is(r.c.state, 'tripped');
+  assert.is(r.c.release().ok, false);
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  r.clock.advance(3_600_000);
+  assert.is(r.c.state, 'tripped', 'never releases by itself');
+  assert.equal(r.c.release(), { ok: true });
+  assert.is(r.c.state, 'ramping');
+});
+
+test('with release auto an under-frequency trip clears after hold_s of recovered frequency', () => {
+  const r = rig({ sustainMs: 0, release: 'auto', holdS: 30 });
+  r.c.sample(r.clock.now(), 59.5, 0, 0);
+  r.clock.advance(1000);
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  r.clock.advance(20_000);
+  r.c.sample(r.clock.now(), 59.72, 0, 0); // back inside the hysteresis band: the hold starts again
+  r.clock.advance(1000);
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  r.clock.advance(29_000);
+  assert.is(r.c.state, 'tripped');
+  r.clock.advance(1000);
+  assert.ok(r.c.state === 'ramping' || r.c.state === 'running');
+  assert.ok(r.events.some((e) => e.kind === 'release' && e.source === 'underfrequency' && e.by === 'auto'));
+});
+
+test('the relay contact trips on the fast path and its release follows the contact', () => {
+  const r = rig();
+  r.c.relay(true);
+  assert.equal(r.sheds.map((s) => s.source), ['relay']);
+  assert.is(r.c.release().ok, false, 'a command cannot override the hard-wired contact');
+  r.c.relay(false);
+  assert.is(r.c.state, 'ramping');
+});
+
+test('a stale meter trips with on_lost trip and releases when samples return', () => {
+  const r = rig({ onMeterLost: 'trip' });
+  r.c.meterStale();
+  assert.equal(r.sheds.map((s) => s.source), ['meter-lost']);
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  assert.is(r.c.state, 'ramping');
+});
+
+test('a stale meter with on_lost hold keeps the last cap and reports a fault', () => {
+  const r = rig({ onMeterLost: 'hold', mode: 'setpoint', setpointKw: 2 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  const before = r.onKw();
+  r.c.meterStale();
+  assert.is(r.sheds.length, 0);
+  assert.is(r.c.state, 'fault');
+  assert.is(r.onKw(), before);
+  r.c.sample(r.clock.now(), 60, 0, before);
+  assert.is(r.c.state, 'running');
+});
+
+test('over-temperature throttles a hot board, then trips at trip_c, and clears below throttle_c', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 6 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  r.c.temperatures({ hb0: 90 });
+  assert.ok(r.last().get('hb0')! < 600);
+  assert.is(r.sheds.length, 0);
+  r.c.temperatures({ hb0: 96 });
+  assert.equal(r.sheds.map((s) => s.source), ['overtemp']);
+  r.c.temperatures({ hb0: 85 });
+  assert.is(r.c.state, 'tripped', 'still hot: hysteresis down to throttle_c');
+  r.c.temperatures({ hb0: 70 });
+  assert.is(r.c.state, 'ramping');
+});
+
+test('a set_power lease caps the target and lapses after ttl_s', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 6 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  assert.ok(r.onKw() > 5);
+  assert.equal(r.c.setPower(2, 60), { ok: true });
+  assert.ok(r.onKw() <= 2);
+  r.clock.advance(60_000);
+  r.c.sample(r.clock.now(), 60, 0, r.onKw());
+  assert.ok(r.onKw() > 5, 'back to the configured mode');
+});
+
+test('invalid set_power values are refused and change nothing', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 6 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  const before = r.applied.length;
+  assert.is(r.c.setPower(-1, 10).ok, false);
+  assert.is(r.c.setPower(2, 0).ok, false);
+  assert.is(r.c.setPower(Number.NaN, 10).ok, false);
+  assert.is(r.applied.length, before);
+});
+
+test('a faulted board gets no share while the others keep running', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 6 });
+  r.c.sample(r.clock.now(), 60, 0, 0);
+  r.c.fault('board:hb1', 'no answer');
+  assert.is(r.last().get('hb1'), 0);
+  assert.ok(r.last().get('hb0')! > 0 && r.last().get('hb2')! > 0);
+  assert.is(r.c.state, 'fault');
+  r.c.unfault('board:hb1');
+  assert.ok(r.last().get('hb1')! > 0);
+});
+
+test('heat mode raises power until the temperature reaches its target', () => {
+  const r = rig({ mode: 'heat', heatTargetC: 60 });
+  let temp = 30;
+  for (let i = 0; i < 3600; i++) {
+    r.clock.advance(1000);
+    temp += (25 + r.onKw() * 8 - temp) * 0.02; // a water tank heated by the miners
+    r.c.temperatures({ tank: temp });
+    r.c.sample(r.clock.now(), 60, 0, r.onKw());
+  }
+  assert.ok(Math.abs(temp - 60) < 3, `tank at ${temp.toFixed(1)} °C`);
+});
+
+test('surplus mode follows a varying generation profile without causing sustained import', () => {
+  const r = rig({ mode: 'surplus', marginKw: 0.2 });
+  const base = 1;
+  let usedKwh = 0, surplusKwh = 0, importSamples = 0, prevImport = false;
+  for (let s = 0; s < 6 * 3600; s++) {
+    r.clock.advance(1000);
+    const gen = 4 + 3 * Math.sin(s / 900) + (s % 600 < 30 ? -1.5 : 0);
+    const miners = r.onKw();
+    const grid = base + miners - gen;
+    r.c.sample(r.clock.now(), 60, grid, miners);
+    const after = base + r.onKw() - gen;
+    const importing = Math.min(after, r.onKw()) > 1e-6; // import the miners caused
+    if (importing && prevImport) importSamples++;
+    prevImport = importing;
+    surplusKwh += Math.max(0, gen - base) / 3600;
+    usedKwh += Math.min(r.onKw(), Math.max(0, gen - base)) / 3600;
+  }
+  assert.is(importSamples, 0, 'never imports for longer than one sample');
+  assert.ok(usedKwh / surplusKwh > 0.9, `used ${(100 * usedKwh / surplusKwh).toFixed(1)} % of surplus`);
+});
+
+test.run();
