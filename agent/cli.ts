@@ -1,0 +1,98 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig } from './config';
+import { isHashflexError } from './errors';
+
+/**
+ * The `hashflex` command (DESIGN.md §2, a contract). The only place that picks real or
+ * simulated parts. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+ */
+const USAGE = `usage:
+  hashflex run -c FILE                      run the agent with a config file (YAML or JSON)
+  hashflex sim [--scenario NAME|FILE] [--boards N] [--speed X] [--duration S] [--report FILE]
+                                            simulated site + the real agent, end to end
+  hashflex sim --hardware-only --out DIR    only the simulated hardware; writes DIR/sim.json and DIR/agent.yaml
+  hashflex doctor -c FILE [--json]          commissioning checks; exit 0 only if all pass
+  hashflex config check FILE                validate a config; one line per problem
+  hashflex bench [trip|footprint|surplus|fleet] [--json]
+`;
+
+export class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await run(rest);
+      case 'sim':
+        return await (await import('./sim-command')).simCommand(rest);
+      case 'config':
+        return configCommand(rest);
+      case 'doctor':
+        return await (await import('./doctor')).doctorCommand(rest);
+      case 'bench':
+        return await (await import('../scripts/bench')).benchCommand(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`hashflex: ${(e as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.problems.join('\n')}\n`);
+      return 2;
+    }
+    process.stderr.write(`hashflex: ${isHashflexError(e) ? e.message : (e as Error).stack ?? e}\n`);
+    return 1;
+  }
+}
+
+/** parseArgs with the project's conventions: unknown options are usage errors */
+export function args<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, positionals = 0) {
+  const config: { args: string[]; options: O; allowPositionals: true; strict: true } = { args: argv, options, allowPositionals: true, strict: true };
+  const r = parseArgs(config);
+  if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`);
+  return r;
+}
+
+function configCommand(argv: string[]): number {
+  const [sub, ...rest] = argv;
+  if (sub !== 'check') throw new UsageError('expected "config check FILE"');
+  const { positionals } = args(rest, {}, 1);
+  const file = positionals[0];
+  if (!file) throw new UsageError('config check needs a FILE');
+  try {
+    const c = loadConfig(file);
+    process.stdout.write(`${file}: ok (agent ${c.agent.id}, ${c.boards.length} board${c.boards.length === 1 ? '' : 's'}, mode ${c.control.mode})\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stdout.write(`${e.problems.join('\n')}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = args(argv, { config: { type: 'string', short: 'c' } });
+  if (!values.config) throw new UsageError('run needs -c FILE');
+  const config = loadConfig(values.config as string); // before any port is opened
+  const { startAgent } = await import('./main');
+  const agent = await startAgent(config);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await agent.stop();
+  return 0;
+}

@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { BoardRunner } from './board-runner';
+import { realClock, type Clock, type Timer } from './clock';
+import type { Config } from './config';
+import { Controller } from './control/controller';
+import type { BoardModel, ControlEvent, TripSource } from './control/types';
+import type { Hashboard, IoBoard, Meter, MeterSample } from './hardware';
+import { logger } from './log';
+import { round, type TelemetryBody } from './telemetry';
+import { VERSION } from './version';
+import { createHashboard } from '../drivers/hashboard';
+import { createIoBoard } from '../drivers/io';
+import { createMeter } from '../drivers/meter';
+
+const log = logger('site');
+
+/** The drivers a site runs on; built from config by `buildHardware`, or handed in by tests. */
+export interface Hardware {
+  meter: Meter;
+  boards: Hashboard[];
+  io?: IoBoard;
+}
+
+export function buildHardware(config: Config, clock: Clock): Hardware {
+  const meter = createMeter({ id: 'grid', ...config.meter }, clock);
+  const boards = config.boards.map((b) => createHashboard({ id: b.id, model: b.model, serial: b.serial, chips: b.chips }, clock));
+  const io = config.io
+    ? createIoBoard({
+        serial: config.io,
+        enable: Object.fromEntries(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => [b.id, b.enable_pin!])),
+        fans: config.fans,
+        relay: config.grid.relay,
+        thermistors: config.thermistors,
+      }, clock)
+    : undefined;
+  return { meter, boards, io };
+}
+
+export interface TripRecord {
+  source: TripSource;
+  latencyMs: number;
+  at: number;
+}
+
+/**
+ * The running agent: wires meter samples, relay contact and controller commands into the
+ * control core, and its decisions back out to the boards. Events: 'telemetry' (TelemetryBody),
+ * 'trip' (TripRecord, once every board is off), 'control' (ControlEvent).
+ */
+export class Site extends EventEmitter {
+  readonly bootId = randomUUID();
+  readonly controller: Controller;
+  private readonly runners: BoardRunner[];
+  private lastSample?: MeterSample;
+  private meterStale = false;
+  private telemetryTimer?: Timer;
+  private thermalTimer?: Timer;
+  /** resolves when the current shed has every board off (commands ack after it) */
+  private shedDone: Promise<void> = Promise.resolve();
+
+  constructor(readonly config: Config, readonly hw: Hardware, readonly clock: Clock = realClock) {
+    super();
+    const models: BoardModel[] = hw.boards.map((b) => ({
+      id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: 25, kwAt: (mhz) => b.kwAt(mhz),
+    }));
+    const c = config.control;
+    const uf = config.grid.underfrequency;
+    this.controller = new Controller({
+      mode: c.mode, maxKw: c.max_kw, setpointKw: c.setpoint_kw, marginKw: c.margin_kw, staggerMs: c.stagger_ms,
+      throttleC: c.throttle_c, tripC: c.trip_c, heatTargetC: c.heat.target_c,
+      tripHz: uf.trip_hz, sustainMs: uf.sustain_ms, release: uf.release, holdS: uf.hold_s, onMeterLost: config.meter.on_lost,
+    }, models, clock, {
+      shed: (source, signalAt) => this.shed(source, signalAt),
+      apply: (targets) => { for (const r of this.runners) r.target = targets.get(r.board.id) ?? 0; },
+      event: (e) => this.onControlEvent(e),
+    });
+    const enabled = new Set(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => b.id));
+    this.runners = hw.boards.map((b) => new BoardRunner(b, hw.io, enabled.has(b.id), clock, log, (fault) => {
+      if (fault) this.controller.fault(`board:${b.id}`, fault);
+      else this.controller.unfault(`board:${b.id}`);
+    }));
+  }
+
+  async start(): Promise<void> {
+    const { meter, io } = this.hw;
+    // boards start off: after a restart nothing runs until control decides it may
+    if (io) {
+      io.on('relay', (active: boolean) => this.controller.relay(active));
+      io.on('fault', (e: Error) => this.controller.fault('io', e.message));
+      io.on('ready', () => this.controller.unfault('io'));
+      await io.start();
+      for (const r of this.runners) void r.shed();
+      if (io.relayActive) this.controller.relay(true);
+    }
+    meter.on('sample', (s: MeterSample) => {
+      this.lastSample = s;
+      this.meterStale = false;
+      this.controller.sample(s.at, s.hz, s.kw, this.minersKw());
+    });
+    meter.on('stale', () => { this.meterStale = true; this.controller.meterStale(); });
+    meter.on('fault', (e: Error) => log.debug({ err: e.message }, 'meter poll failed'));
+    await meter.start();
+    this.thermalTimer = this.clock.setInterval(() => this.thermal(), 1000);
+    const every = this.config.uplink?.telemetry_ms ?? 1000;
+    this.telemetryTimer = this.clock.setInterval(() => this.emit('telemetry', this.telemetry()), every);
+  }
+
+  /** curtail from the controller: resolves once every board is off */
+  async curtail(): Promise<void> {
+    this.controller.curtail();
+    await this.shedDone;
+  }
+
+  minersKw(): number {
+    let kw = 0;
+    for (const b of this.hw.boards) kw += b.status().kw;
+    return kw;
+  }
+
+  telemetry(): TelemetryBody {
+    const s = this.lastSample;
+    const boards = this.hw.boards.map((b) => {
+      const st = b.status();
+      return { id: b.id, on: st.on, mhz: round(st.mhz, 1), kw: round(st.kw), temp_c: round(st.tempC, 1), ...(st.fault ? { fault: st.fault } : {}) };
+    });
+    const links: Record<string, Record<string, number>> = { meter: { ...this.hw.meter.counters } };
+    for (const b of this.hw.boards) links[b.id] = { ...b.status().counters };
+    return {
+      state: this.controller.state,
+      mode: this.controller.mode,
+      grid: { hz: round(s?.hz ?? 0, 3), kw: round(s?.kw ?? 0) },
+      miners: { kw: round(this.minersKw()), target_kw: round(this.controller.target) },
+      boards,
+      fans: (this.hw.io?.fans() ?? []).map((f) => ({ id: f.id, duty: round(f.duty), rpm: round(f.rpm, 0) })),
+      trips: this.controller.tripSources,
+      meter: { stale: this.meterStale, age_ms: s ? Math.max(0, this.clock.now() - s.at) : -1 },
+      links,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.telemetryTimer?.cancel();
+    this.thermalTimer?.cancel();
+    this.controller.stop();
+    // leave the site safe: boards off before the links close
+    await Promise.all(this.runners.map((r) => r.shed()));
+    await Promise.allSettled([this.hw.meter.stop(), ...this.hw.boards.map((b) => b.close()), this.hw.io?.close()]);
+  }
+
+  /** The trip path. Enable lines and chain-inactive go out first; latency and the event after. */
+  private shed(source: TripSource, signalAt: number): void {
+    const done = Promise.all(this.runners.map((r) => r.shed()));
+    this.shedDone = done.then(() => {
+      const latencyMs = this.clock.monotonic() - signalAt;
+      const rec: TripRecord = { source, latencyMs, at: this.clock.now() };
+      this.emit('trip', rec);
+      log.warn({ source, latency_ms: round(latencyMs, 2) }, 'tripped: all boards off');
+    });
+  }
+
+  private onControlEvent(e: ControlEvent): void {
+    log.info(e, 'control event');
+    this.emit('control', e);
+  }
+
+  private thermal(): void {
+    const temps: Record<string, number> = { ...(this.hw.io?.temperatures() ?? {}) };
+    for (const b of this.hw.boards) {
+      const t = b.status().tempC;
+      if (Number.isFinite(t)) temps[b.id] = t;
+    }
+    this.controller.temperatures(temps);
+  }
+}
+
+export { VERSION };

@@ -1,0 +1,22 @@
+import type { SiteState, Mode } from './control/types';
+
+/** Body of a v1 `telemetry` frame (DESIGN.md §4), without type/seq/ts which the uplink adds. */
+export interface TelemetryBody {
+  state: SiteState;
+  mode: Mode;
+  grid: { hz: number; kw: number };
+  miners: { kw: number; target_kw: number };
+  boards: { id: string; on: boolean; mhz: number; kw: number; temp_c: number; fault?: string }[];
+  fans: { id: string; duty: number; rpm: number }[];
+  /** additions to the contract: trip sources in force, meter freshness, link counters */
+  trips?: string[];
+  meter?: { stale: boolean; age_ms: number };
+  links?: Record<string, Record<string, number>>;
+}
+
+/** Round for the wire: telemetry is read by people and plotted; 3 decimals is plenty. */
+export function round(x: number, digits = 3): number {
+  if (!Number.isFinite(x)) return 0;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,176 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { startSimController, type SimController } from './controller';
+import { startSimFirmata, type SimFirmata } from './firmata';
+import { simBoard, startSimChain, type SimChain } from './hashboard';
+import { startSimMeter, type SimMeter } from './meter';
+import { Plant } from './plant';
+import type { Scenario } from './scenarios/types';
+import { hasSocat, openWire, type SimWire, type WireEndpoint } from './wire';
+
+/**
+ * A whole simulated site on the far side of real wires: an SDM630 grid meter on Modbus TCP,
+ * N hashboard chains and a StandardFirmata I/O board on ptys (or raw TCP without socat), a
+ * plant tying them together, a scenario driving it, and optionally a site controller.
+ * It knows the agent only through the files it writes: sim.json (endpoints) and agent.yaml.
+ */
+export interface SimSiteOptions {
+  dir: string;
+  boards?: number;
+  chips?: number;
+  scenario: Scenario;
+  /** run a site controller (WebSocket) for the agent to report to */
+  controller?: boolean;
+  token?: string;
+  usePty?: boolean;
+  /** plant update period (ms) */
+  tickMs?: number;
+}
+
+/** Pin plan of the simulated I/O board, as a technician would wire it. */
+export const PINS = {
+  relay: 7,
+  enable: (i: number) => 22 + i, // a Mega's digital bank: room for 16+ boards
+  fanPwm: [9, 10] as const,
+  fanTach: ['A0', 'A1'] as const,
+};
+
+export class SimSite {
+  readonly plant = new Plant();
+  readonly boardIds: string[];
+  meter!: SimMeter;
+  chains: SimChain[] = [];
+  firmata!: SimFirmata;
+  controller?: SimController;
+  private wires: SimWire[] = [];
+  private ioWire!: SimWire;
+  private boardWires: SimWire[] = [];
+  private tick?: NodeJS.Timeout;
+  private t0 = Date.now();
+  readonly transport: 'pty' | 'tcp';
+
+  private constructor(readonly opts: SimSiteOptions) {
+    this.boardIds = Array.from({ length: opts.boards ?? 4 }, (_, i) => `hb${i}`);
+    this.transport = (opts.usePty ?? hasSocat()) ? 'pty' : 'tcp';
+  }
+
+  static async start(opts: SimSiteOptions): Promise<SimSite> {
+    const site = new SimSite(opts);
+    try {
+      await site.open();
+    } catch (e) {
+      await site.close();
+      throw e;
+    }
+    return site;
+  }
+
+  /** seconds of scenario time since start */
+  get elapsedS(): number {
+    return (Date.now() - this.t0) / 1000;
+  }
+
+  private async open(): Promise<void> {
+    const { dir, scenario } = this.opts;
+    const chips = this.opts.chips ?? 100;
+    fs.mkdirSync(dir, { recursive: true });
+    const usePty = this.transport === 'pty';
+    this.applyScenario(0);
+
+    for (const id of this.boardIds) {
+      const wire = await openWire(id, dir, usePty);
+      this.wires.push(wire);
+      this.boardWires.push(wire);
+      const board = simBoard(id, 'bm1366', chips);
+      this.plant.boards.set(id, board);
+      this.chains.push(startSimChain({ wire, board, model: 'bm1366', chips }));
+    }
+    this.ioWire = await openWire('io', dir, usePty);
+    this.wires.push(this.ioWire);
+    this.firmata = startSimFirmata({
+      wire: this.ioWire,
+      plant: this.plant,
+      enable: Object.fromEntries(this.boardIds.map((id, i) => [id, PINS.enable(i)])),
+      fans: this.fans(),
+      relayPin: PINS.relay,
+      relayActive: 'low',
+    });
+    this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1 });
+    if (this.opts.controller) this.controller = await startSimController({ token: this.opts.token });
+
+    const tickMs = this.opts.tickMs ?? 20;
+    let last = Date.now();
+    this.tick = setInterval(() => {
+      const now = Date.now();
+      this.applyScenario((now - this.t0) / 1000);
+      this.plant.tick(now - last);
+      last = now;
+    }, tickMs);
+    void scenario;
+  }
+
+  private fans() {
+    return PINS.fanPwm.map((pwm_pin, i) => ({ id: `fan${i}`, pwm_pin, tach_pin: PINS.fanTach[i] }));
+  }
+
+  private applyScenario(tS: number): void {
+    const p = this.opts.scenario.at(tS);
+    this.plant.hz = p.hz;
+    this.plant.generationKw = p.generationKw;
+    this.plant.baseLoadKw = p.baseLoadKw;
+    this.plant.relayActive = p.relay;
+  }
+
+  /** DESIGN.md §2: endpoints of every simulated device */
+  endpoints() {
+    const ep = (e: WireEndpoint) => ('path' in e ? { path: e.path } : { tcp: e.tcp });
+    return {
+      meter: { tcp: this.meter.tcp, unit: this.meter.unit, model: this.meter.model },
+      boards: this.boardIds.map((id, i) => ({ id, ...ep(this.boardWires[i].endpoint) })),
+      io: ep(this.ioWire.endpoint),
+      ...(this.controller ? { controller: { url: this.controller.url } } : {}),
+      transport: this.transport,
+    };
+  }
+
+  /** A config for `hashflex run` that drives this site. */
+  agentConfig(extra: { uplinkUrl?: string; token?: string; storageDir?: string; local?: string } = {}): Record<string, unknown> {
+    const serial = (e: WireEndpoint) => ('path' in e ? { path: e.path, baud: 115200 } : { tcp: e.tcp });
+    const url = extra.uplinkUrl ?? this.controller?.url;
+    return {
+      agent: { id: 'sim-board' },
+      meter: { model: 'sdm630', tcp: this.meter.tcp, unit: 1, poll_ms: 50, stale_ms: 1000 },
+      boards: this.boardIds.map((id, i) => ({
+        id, model: 'bm1366', serial: serial(this.boardWires[i].endpoint), chips: this.opts.chips ?? 100, enable_pin: PINS.enable(i),
+      })),
+      io: serial(this.ioWire.endpoint),
+      fans: this.fans(),
+      grid: { nominal_hz: 60, underfrequency: { trip_hz: 59.7, sustain_ms: 100, release: 'auto', hold_s: 10 }, relay: { pin: PINS.relay, active: 'low' } },
+      control: { mode: 'surplus', max_kw: 12, margin_kw: 0.2 },
+      ...(url ? { uplink: { url, ...(extra.token ?? this.opts.token ? { token: extra.token ?? this.opts.token } : {}) } } : {}),
+      ...(extra.local ? { local: { listen: extra.local } } : {}),
+      storage: { dir: extra.storageDir ?? path.join(this.opts.dir, 'storage') },
+    };
+  }
+
+  /** Write DIR/sim.json and DIR/agent.yaml. */
+  writeFiles(extra: Parameters<SimSite['agentConfig']>[0] = {}): { simJson: string; agentYaml: string } {
+    const simJson = path.join(this.opts.dir, 'sim.json');
+    const agentYaml = path.join(this.opts.dir, 'agent.yaml');
+    fs.writeFileSync(simJson, JSON.stringify(this.endpoints(), null, 2) + '\n');
+    fs.writeFileSync(agentYaml, `# written by hashflex sim --hardware-only; run: hashflex run -c ${agentYaml}\n${YAML.stringify(this.agentConfig(extra))}`);
+    return { simJson, agentYaml };
+  }
+
+  async close(): Promise<void> {
+    if (this.tick) clearInterval(this.tick);
+    await Promise.allSettled([
+      ...this.chains.map((c) => c.close()),
+      this.firmata?.close(),
+      this.meter?.close(),
+      this.controller?.close(),
+    ]);
+    await Promise.allSettled(this.wires.map((w) => w.close()));
+  }
+}
