@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, HashflexError } from './errors';
+import { hashboardRangeProblems, hashboardTuning } from '../drivers/hashboard/config';
 
 /**
  * The config file (YAML; JSON is valid YAML), validated once at start-up. Every problem is
@@ -46,6 +47,7 @@ const board = z.object({
   serial,
   chips: z.number().int().min(1).max(256).default(4),
   enable_pin: pin.optional(),
+  ...hashboardTuning, // min_mhz, max_mhz, ramp and timing keys: see the README's Hashboards section
 }).strict();
 
 const fan = z.object({ id, pwm_pin: pin, tach_pin: analogPin }).strict();
@@ -103,6 +105,7 @@ export const configSchema = z.object({
   c.boards.forEach((b, i) => {
     if (seen.has(b.id)) issue(['boards', i, 'id'], `duplicate board id "${b.id}"`);
     seen.add(b.id);
+    for (const [key, message] of hashboardRangeProblems(b)) issue(['boards', i, key], message);
   });
   const pins = new Map<number, string>();
   const claim = (p: number, where: (string | number)[]) => {

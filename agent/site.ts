@@ -9,7 +9,7 @@ import type { Hashboard, IoBoard, Meter, MeterSample } from './hardware';
 import { logger } from './log';
 import { round, type TelemetryBody } from './telemetry';
 import { VERSION } from './version';
-import { createHashboard } from '../drivers/hashboard';
+import { createHashboard, hashboardOptionsFrom } from '../drivers/hashboard';
 import { createIoBoard } from '../drivers/io';
 import { createMeter } from '../drivers/meter';
 
@@ -24,7 +24,7 @@ export interface Hardware {
 
 export function buildHardware(config: Config, clock: Clock): Hardware {
   const meter = createMeter({ id: 'grid', ...config.meter }, clock);
-  const boards = config.boards.map((b) => createHashboard({ id: b.id, model: b.model, serial: b.serial, chips: b.chips }, clock));
+  const boards = config.boards.map((b) => createHashboard(hashboardOptionsFrom(b), clock));
   const io = config.io
     ? createIoBoard({
         serial: config.io,
@@ -62,7 +62,8 @@ export class Site extends EventEmitter {
   constructor(readonly config: Config, readonly hw: Hardware, readonly clock: Clock = realClock) {
     super();
     const models: BoardModel[] = hw.boards.map((b) => ({
-      id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: 25, kwAt: (mhz) => b.kwAt(mhz),
+      // 12.5 MHz: two of the driver's ramp steps, fine enough to follow surplus closely
+      id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: 12.5, kwAt: (mhz) => b.kwAt(mhz),
     }));
     const c = config.control;
     const uf = config.grid.underfrequency;
