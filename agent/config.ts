@@ -50,8 +50,35 @@ const board = z.object({
   ...hashboardTuning, // min_mhz, max_mhz, ramp and timing keys: see the README's Hashboards section
 }).strict();
 
-const fan = z.object({ id, pwm_pin: pin, tach_pin: analogPin }).strict();
-const thermistor = z.object({ id, pin: analogPin, board: id.optional() }).strict();
+const fan = z.object({ id, pwm_pin: pin, tach_pin: analogPin, tach_full_scale_rpm: z.number().min(100).max(100_000).optional() }).strict();
+const thermistor = z.object({
+  id, pin: analogPin, board: id.optional(),
+  // NTC curve: 1/T = 1/T0 + ln(R/R0)/B; defaults are the common 10 kΩ B3950 part
+  beta: z.number().min(1000).max(10_000).optional(),
+  r0_ohm: z.number().positive().optional(),
+  t0_c: z.number().min(-50).max(150).optional(),
+  series_ohm: z.number().positive().optional(),
+}).strict();
+
+/** the Firmata board: StandardFirmata talks at 57600 baud */
+const ioLink = {
+  sample_ms: z.number().int().min(10).max(10_000).default(100),
+  watchdog_ms: z.number().int().min(100).max(60_000).default(1500),
+  /** losing the I/O board trips the site (boards stopped over their serial links), or only reports a fault */
+  on_fault: z.enum(['trip', 'hold']).default('trip'),
+};
+const io = z.union([
+  z.object({ path: z.string().min(1), baud: z.number().int().min(300).max(4_000_000).default(57600), ...ioLink }).strict(),
+  z.object({ tcp: hostPort, ...ioLink }).strict(),
+], { errorMap: () => ({ message: 'expected { path, baud } or { tcp: "HOST:PORT" }' }) });
+
+const point = z.tuple([z.number().min(-50).max(150), z.number().min(0).max(1)]);
+const fanCurve = z.object({
+  points: z.array(point).min(1).optional(),
+  min_duty: z.number().min(0).max(1).optional(),
+  fall_per_s: z.number().positive().max(10).optional(),
+  failure: z.object({ duty: z.number().min(0).max(1).optional(), rpm: z.number().min(0).optional(), after_ms: z.number().int().min(0).optional() }).strict().optional(),
+}).strict();
 
 const grid = z.object({
   nominal_hz: z.union([z.literal(50), z.literal(60)]).default(60),
@@ -91,8 +118,9 @@ export const configSchema = z.object({
   agent: z.object({ id }).strict(),
   meter,
   boards: z.array(board).min(1, 'at least one board').max(64),
-  io: serial.optional(),
+  io: io.optional(),
   fans: z.array(fan).default([]),
+  fan_curve: fanCurve.optional(),
   thermistors: z.array(thermistor).default([]),
   grid,
   control,

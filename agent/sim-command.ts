@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { args, UsageError } from './cli';
 import { validateConfig } from './config';
+import type { TelemetryBody } from './telemetry';
 import { builtinScenarios } from '../sim/scenarios/builtin';
 import type { Scenario } from '../sim/scenarios/types';
 import { SimSite } from '../sim/site';
@@ -81,7 +82,7 @@ class StatusLine {
   }
 
   draw(tty: boolean): void {
-    const t = this.site.controller?.latest();
+    const t = this.site.controller?.latest() as TelemetryFrame | undefined;
     const s = Math.floor(this.site.elapsedS);
     const clock = `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
     const line = t
@@ -95,6 +96,8 @@ class StatusLine {
     this.draw(false);
   }
 }
+
+type TelemetryFrame = TelemetryBody & { seq: number };
 
 function fmtKw(kw: number): string {
   return `${kw >= 0 ? 'import' : 'export'} ${Math.abs(kw).toFixed(2)} kW`;

@@ -7,6 +7,7 @@ import { Controller } from './control/controller';
 import type { BoardModel, ControlEvent, TripSource } from './control/types';
 import type { Hashboard, IoBoard, Meter, MeterSample } from './hardware';
 import { logger } from './log';
+import { FAN_DEFAULTS, FanController, type FanCurveSettings } from './control/fans';
 import { round, type TelemetryBody } from './telemetry';
 import { VERSION } from './version';
 import { createHashboard, hashboardOptionsFrom } from '../drivers/hashboard';
@@ -24,16 +25,23 @@ export interface Hardware {
 
 export function buildHardware(config: Config, clock: Clock): Hardware {
   const meter = createMeter({ id: 'grid', ...config.meter }, clock);
-  const boards = config.boards.map((b) => createHashboard(hashboardOptionsFrom(b), clock));
   const io = config.io
     ? createIoBoard({
-        serial: config.io,
+        serial: 'tcp' in config.io ? { tcp: config.io.tcp } : { path: config.io.path, baud: config.io.baud },
+        sample_ms: config.io.sample_ms,
+        watchdog_ms: config.io.watchdog_ms,
         enable: Object.fromEntries(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => [b.id, b.enable_pin!])),
         fans: config.fans,
         relay: config.grid.relay,
         thermistors: config.thermistors,
       }, clock)
     : undefined;
+  const boards = config.boards.map((b) => {
+    // a thermistor on the board's heat sink is its temperature in telemetry and for throttling
+    const sensor = config.thermistors.find((t) => t.board === b.id)?.id;
+    const temperature = io && sensor ? () => io.temperatures()[sensor] ?? Number.NaN : undefined;
+    return createHashboard(hashboardOptionsFrom(b, temperature ? { temperature } : {}), clock);
+  });
   return { meter, boards, io };
 }
 
@@ -54,6 +62,7 @@ export class Site extends EventEmitter {
   private readonly runners: BoardRunner[];
   private lastSample?: MeterSample;
   private meterStale = false;
+  private readonly fans: FanController;
   private telemetryTimer?: Timer;
   private thermalTimer?: Timer;
   /** resolves when the current shed has every board off (commands ack after it) */
@@ -69,13 +78,21 @@ export class Site extends EventEmitter {
     const uf = config.grid.underfrequency;
     this.controller = new Controller({
       mode: c.mode, maxKw: c.max_kw, setpointKw: c.setpoint_kw, marginKw: c.margin_kw, staggerMs: c.stagger_ms,
-      throttleC: c.throttle_c, tripC: c.trip_c, heatTargetC: c.heat.target_c,
+      throttleC: c.throttle_c, tripC: c.trip_c, heatTargetC: c.heat.target_c, heatSensor: c.heat.sensor,
       tripHz: uf.trip_hz, sustainMs: uf.sustain_ms, release: uf.release, holdS: uf.hold_s, onMeterLost: config.meter.on_lost,
     }, models, clock, {
       shed: (source, signalAt) => this.shed(source, signalAt),
       apply: (targets) => { for (const r of this.runners) r.target = targets.get(r.board.id) ?? 0; },
       event: (e) => this.onControlEvent(e),
     });
+    const fc = config.fan_curve;
+    const curve: FanCurveSettings = {
+      points: (fc?.points as [number, number][] | undefined) ?? FAN_DEFAULTS.points,
+      min_duty: fc?.min_duty ?? FAN_DEFAULTS.min_duty,
+      fall_per_s: fc?.fall_per_s ?? FAN_DEFAULTS.fall_per_s,
+      failure: { ...FAN_DEFAULTS.failure, ...fc?.failure },
+    };
+    this.fans = new FanController(curve);
     const enabled = new Set(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => b.id));
     this.runners = hw.boards.map((b) => new BoardRunner(b, hw.io, enabled.has(b.id), clock, log, (fault) => {
       if (fault) this.controller.fault(`board:${b.id}`, fault);
@@ -87,9 +104,16 @@ export class Site extends EventEmitter {
     const { meter, io } = this.hw;
     // boards start off: after a restart nothing runs until control decides it may
     if (io) {
+      const tripOnLoss = this.config.io?.on_fault !== 'hold';
       io.on('relay', (active: boolean) => this.controller.relay(active));
-      io.on('fault', (e: Error) => this.controller.fault('io', e.message));
-      io.on('ready', () => this.controller.unfault('io'));
+      io.on('fault', (e: Error) => {
+        this.controller.fault('io', e.message);
+        if (tripOnLoss) this.controller.ioLost(true);
+      });
+      io.on('ready', () => {
+        this.controller.unfault('io');
+        this.controller.ioLost(false);
+      });
       await io.start();
       for (const r of this.runners) void r.shed();
       if (io.relayActive) this.controller.relay(true);
@@ -165,13 +189,26 @@ export class Site extends EventEmitter {
     this.emit('control', e);
   }
 
+  /** once a second: temperatures to control (throttle / trip), and the fan curve */
   private thermal(): void {
-    const temps: Record<string, number> = { ...(this.hw.io?.temperatures() ?? {}) };
+    const onBoard = new Set(this.config.thermistors.filter((t) => t.board).map((t) => t.id));
+    const temps: Record<string, number> = {};
+    // thermistors on a board's heat sink reach control through that board's status
+    for (const [id, t] of Object.entries(this.hw.io?.temperatures() ?? {})) if (!onBoard.has(id)) temps[id] = t;
     for (const b of this.hw.boards) {
       const t = b.status().tempC;
       if (Number.isFinite(t)) temps[b.id] = t;
     }
     this.controller.temperatures(temps);
+    const io = this.hw.io;
+    if (!io || !this.config.fans.length) return;
+    const known = Object.values(temps).filter(Number.isFinite);
+    const hottest = known.length ? Math.max(...known) : Number.NaN;
+    const d = this.fans.update(this.clock.now(), hottest, io.fans());
+    for (const [id, duty] of Object.entries(d.duty)) io.setFanDuty(id, duty);
+    for (const id of d.newlyFailed) this.controller.fault(`fan:${id}`, 'fan does not turn');
+    for (const id of d.recovered) this.controller.unfault(`fan:${id}`);
+    this.controller.fanFailure(d.failed.length > 0);
   }
 }
 

@@ -34,6 +34,8 @@ export const PINS = {
   enable: (i: number) => 22 + i, // a Mega's digital bank: room for 16+ boards
   fanPwm: [9, 10] as const,
   fanTach: ['A0', 'A1'] as const,
+  /** one thermistor per board, on the board's heat sink */
+  thermistor: (i: number) => `A${2 + i}`,
 };
 
 export class SimSite {
@@ -95,6 +97,7 @@ export class SimSite {
       fans: this.fans(),
       relayPin: PINS.relay,
       relayActive: 'low',
+      thermistors: this.thermistors().map((t) => ({ id: t.id, pin: t.pin, boardId: t.board })),
     });
     this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1 });
     if (this.opts.controller) this.controller = await startSimController({ token: this.opts.token });
@@ -108,6 +111,10 @@ export class SimSite {
       last = now;
     }, tickMs);
     void scenario;
+  }
+
+  private thermistors() {
+    return this.boardIds.map((id, i) => ({ id: `t${i}`, pin: PINS.thermistor(i), board: id }));
   }
 
   private fans() {
@@ -144,8 +151,9 @@ export class SimSite {
       boards: this.boardIds.map((id, i) => ({
         id, model: 'bm1366', serial: serial(this.boardWires[i].endpoint), chips: this.opts.chips ?? 100, enable_pin: PINS.enable(i),
       })),
-      io: serial(this.ioWire.endpoint),
+      io: 'path' in this.ioWire.endpoint ? { path: this.ioWire.endpoint.path, baud: 57600 } : { tcp: this.ioWire.endpoint.tcp },
       fans: this.fans(),
+      thermistors: this.thermistors(),
       grid: { nominal_hz: 60, underfrequency: { trip_hz: 59.7, sustain_ms: 100, release: 'auto', hold_s: 10 }, relay: { pin: PINS.relay, active: 'low' } },
       control: { mode: 'surplus', max_kw: 12, margin_kw: 0.2 },
       ...(url ? { uplink: { url, ...(extra.token ?? this.opts.token ? { token: extra.token ?? this.opts.token } : {}) } } : {}),

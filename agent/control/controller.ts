@@ -12,6 +12,8 @@ export interface ControlSettings {
   throttleC: number;
   tripC: number;
   heatTargetC: number;
+  /** the temperature heat mode follows (a tank or water thermistor); default the boards' mean */
+  heatSensor?: string;
   tripHz: number;
   sustainMs: number;
   release: 'manual' | 'auto';
@@ -31,14 +33,13 @@ export interface ControlOutputs {
 export type CommandResult = { ok: true } | { ok: false; error: string };
 
 /** Trip sources that clear by themselves when their condition goes away. */
-const SELF_CLEARING: ReadonlySet<TripSource> = new Set(['relay', 'meter-lost', 'overtemp', 'fan-failure']);
 
 /**
  * The control core: trip latches, site state, modes, leases and ramping. Pure: it sees
  * samples and signals, decides, and calls ControlOutputs; time comes from the injected clock.
  *
  *  - Any trip source sheds every board at once. `command` alone is `curtailed`; anything else
- *    is `tripped`. Self-clearing sources (relay, meter-lost, overtemp, fan-failure) release when
+ *    is `tripped`. Self-clearing sources (relay, meter-lost, overtemp, fan-failure, io-lost) release when
  *    their condition is gone; `command` and `underfrequency` need a release command, or for
  *    under-frequency with release: auto, hold_s of recovered frequency.
  *  - After the last latch clears the site is `ramping`: boards are let back one per stagger_ms.
@@ -130,6 +131,12 @@ export class Controller {
   fanFailure(failed: boolean): void {
     if (failed) this.trip('fan-failure');
     else this.clear('fan-failure', 'auto');
+  }
+
+  /** the I/O board is gone (enable lines and relay unknown): trip, released when it is back */
+  ioLost(lost: boolean): void {
+    if (lost) this.trip('io-lost');
+    else this.clear('io-lost', 'auto');
   }
 
   /** a device fault (board not answering, I/O board gone): its board gets no share; others run */
@@ -256,7 +263,8 @@ export class Controller {
   private heatStep(at: number): number {
     const dtS = this.lastHeatAt === undefined ? 0 : Math.min(10, (at - this.lastHeatAt) / 1000);
     this.lastHeatAt = at;
-    const temps = [...this.temps.values()];
+    const sensor = this.settings.heatSensor;
+    const temps = sensor ? [this.temps.get(sensor)].filter((t): t is number => t !== undefined) : [...this.temps.values()];
     if (!temps.length) return this.heatKw;
     const measured = temps.reduce((a, b) => a + b, 0) / temps.length;
     const gain = this.settings.maxKw / (20 * 60);

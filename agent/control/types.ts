@@ -1,6 +1,6 @@
 /** Vocabulary of the control core. Strings here are on the wire (uplink protocol v1). */
 
-export type TripSource = 'command' | 'relay' | 'underfrequency' | 'meter-lost' | 'overtemp' | 'fan-failure';
+export type TripSource = 'command' | 'relay' | 'underfrequency' | 'meter-lost' | 'overtemp' | 'fan-failure' | 'io-lost';
 export type SiteState = 'running' | 'curtailed' | 'tripped' | 'ramping' | 'fault';
 export type Mode = 'surplus' | 'setpoint' | 'heat' | 'off';
 

@@ -37,6 +37,8 @@ declare module 'firmata' {
     versionReceived: boolean;
     pins: FirmataPin[];
     analogPins: number[];
+    /** firmata.js's image of each 8-pin port, written whole by digitalWrite */
+    ports: number[];
     version: { major?: number; minor?: number };
     firmware: { name?: string; version?: { major: number; minor: number } };
     transport: FirmataTransport;
