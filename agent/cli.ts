@@ -25,13 +25,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'run':
         return await run(rest);
       case 'sim':
-        return await (await import('./sim-command')).simCommand(rest);
+        return await (require('./sim-command') as typeof import('./sim-command')).simCommand(rest);
       case 'config':
         return configCommand(rest);
       case 'doctor':
-        return await (await import('./doctor')).doctorCommand(rest);
+        return await (require('./doctor') as typeof import('./doctor')).doctorCommand(rest);
       case 'bench':
-        return await (await import('../scripts/bench')).benchCommand(rest);
+        return await (require('../scripts/bench') as typeof import('../scripts/bench')).benchCommand(rest);
       case undefined:
       case '-h':
       case '--help':
@@ -86,7 +86,7 @@ async function run(argv: string[]): Promise<number> {
   const { values } = args(argv, { config: { type: 'string', short: 'c' } });
   if (!values.config) throw new UsageError('run needs -c FILE');
   const config = loadConfig(values.config as string); // before any port is opened
-  const { startAgent } = await import('./main');
+  const { startAgent } = require('./main') as typeof import('./main');
   const agent = await startAgent(config);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -96,3 +96,6 @@ async function run(argv: string[]): Promise<number> {
   await agent.stop();
   return 0;
 }
+
+// Subcommands load lazily with require(), not import(): `bin/hashflex.js` runs the sources
+// through tsx's CommonJS hook, and import() would bypass it.

@@ -55,8 +55,8 @@ async function fullSite(scenario: Scenario, boards: number, duration?: number): 
   let agent: { stop(): Promise<void> } | undefined;
   try {
     const { agentYaml } = site.writeFiles();
-    const config = validateConfig((await import('yaml')).parse(fs.readFileSync(agentYaml, 'utf8')), agentYaml);
-    const { startAgent } = await import('./main');
+    const config = validateConfig((require('yaml') as typeof import('yaml')).parse(fs.readFileSync(agentYaml, 'utf8')), agentYaml);
+    const { startAgent } = require('./main') as typeof import('./main');
     if (site.transport === 'tcp') process.stdout.write('socat not found: serial devices are served over raw TCP instead of ptys\n');
     process.stdout.write(`hashflex sim: ${boards} boards, scenario ${scenario.name} (${scenario.description}); logs in ${process.env.HASHFLEX_LOG_FILE}; Ctrl-C to stop\n`);
     agent = await startAgent(config);

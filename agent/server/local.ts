@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
+import { type Clock, realClock } from '../clock';
 import { ErrorCode, HashflexError } from '../errors';
 import { logger } from '../log';
 import { authenticate, sessionCookie } from './auth';
@@ -26,8 +27,12 @@ export interface LocalServerOptions {
   token?: string;
   status: () => object;
   metrics: () => string | Promise<string>;
-  /** emits 'telemetry' with each telemetry frame (the Uplink does) */
+  /**
+   * emits 'telemetry' with each telemetry frame (the Uplink does). A bare body without `type`/`ts`
+   * (a site running without an uplink) is stamped here with the clock's time.
+   */
   telemetry: EventEmitter;
+  clock?: Clock;
   /** history sent to a new live client (frames, default 600: ten minutes at 1 Hz) */
   history?: number;
   /** most live clients at once (default 16) */
@@ -134,8 +139,15 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     });
   });
 
-  const onTelemetry = (frame: object): void => {
-    const text = JSON.stringify(frame);
+  const clock = opts.clock ?? realClock;
+  const onTelemetry = (frame: { type?: unknown; ts?: unknown }): void => {
+    let text: string;
+    try {
+      const f = frame.type === 'telemetry' && typeof frame.ts === 'string' ? frame : { ...frame, type: 'telemetry', ts: new Date(clock.now()).toISOString() };
+      text = JSON.stringify(f);
+    } catch {
+      return; // not JSON-able: nothing to show, and never the reporter's problem
+    }
     history.push(text);
     if (history.length > keep) history.splice(0, history.length - keep);
     for (const ws of wss.clients) {

@@ -188,8 +188,13 @@ export class Uplink extends EventEmitter {
       this.cursor = row.seq;
       this.stats.sent++;
     } else this.pump();
-    // local consumers (the status server's live view) get the frame as journaled
-    this.emit(kind, frame);
+    // local consumers (the status server's live view) get the frame as journaled; their
+    // failures are theirs, never the caller's
+    try {
+      this.emit(kind, frame);
+    } catch (e) {
+      this.log.error({ err: e }, `${kind} listener threw`);
+    }
     return row.seq;
   }
 
@@ -334,7 +339,13 @@ export class Uplink extends EventEmitter {
       this.ack(cmd.id, false, 'agent has no command handler');
       return;
     }
-    this.emit('command', cmd);
+    try {
+      this.emit('command', cmd);
+    } catch (e) {
+      // a throwing handler must not take the socket (or the process) down with it
+      this.log.error({ err: e, id: cmd.id }, 'command handler threw');
+      this.ack(cmd.id, false, `agent error: ${(e as Error).message}`);
+    }
   }
 
   /** coalesce `received` deletes: a fast controller may confirm every frame of a resend */

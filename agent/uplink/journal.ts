@@ -4,6 +4,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, HashflexError } from '../errors';
 import { logger } from '../log';
+import { Checkpointer } from './checkpointer';
+import { SeqFloor } from './seqfloor';
 
 /**
  * Store-and-forward journal (DESIGN.md §4): every telemetry and event frame is written here
@@ -24,10 +26,14 @@ import { logger } from '../log';
  *    in flight, one queued, whatever the append rate (group commit).
  *  - 'full': synchronous=FULL, an fsync inside every append() on the main thread.
  *  - 'normal': no fsync per frame; survives a crash of the agent but not a power cut.
- * SQLite's own checkpoints (every ~1000 WAL pages) still fsync on the main thread.
+ * In 'async' mode SQLite's checkpoints (two fsyncs every ~1000 WAL pages) move to a worker
+ * thread too (checkpointer.ts); the other modes keep SQLite's autocheckpoint.
  *
  * `seq` lives in an AUTOINCREMENT column: SQLite's sqlite_sequence table remembers the largest
  * seq ever used even after every row is deleted, so seq stays strictly increasing across restarts.
+ * A journal.db that SQLite finds corrupt is set aside (journal.db.corrupt-TIMESTAMP) and a new one
+ * started, so a bad SD card sector never stops the agent; seq then continues above the
+ * reservation in seq.reserved (seqfloor.ts).
  */
 
 export type FrameKind = 'telemetry' | 'event';
@@ -60,10 +66,16 @@ export interface JournalStats {
   durableSeq: number;
   /** background fsyncs that failed (the frames are sent anyway: the link outranks the disk) */
   syncErrors: number;
+  /** checkpoints done by the worker thread */
+  checkpoints: number;
 }
 
 const KIND = { telemetry: 0, event: 1 } as const;
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+/** SQLite's default autocheckpoint threshold (pages), used when checkpoints are not off-loaded */
+const AUTOCHECKPOINT_PAGES = 1000;
+/** commits between off-loaded checkpoints: an append writes about 2 WAL pages, so ~500 pages */
+const COMMITS_PER_CHECKPOINT = 256;
 
 /** Events: 'durable' (seq) in 'async' mode, when everything up to seq is on disk. */
 export class Journal extends EventEmitter {
@@ -88,6 +100,11 @@ export class Journal extends EventEmitter {
   private syncWanted = 0;
   private syncErrors = 0;
   private closing = false;
+  private checkpointer?: Checkpointer;
+  private readonly floor: SeqFloor;
+  /** where a corrupt journal was moved at open, if it was */
+  readonly setAside?: string;
+  private commitsSinceCheckpoint = 0;
   private readonly log = logger('journal');
 
   static open(opts: JournalOptions): Journal {
@@ -100,22 +117,22 @@ export class Journal extends EventEmitter {
     this.mode = opts.sync ?? 'async';
     const file = path.join(opts.dir, 'journal.db');
     this.walFile = `${file}-wal`;
+    let db: Database.Database;
     try {
       fs.mkdirSync(opts.dir, { recursive: true });
-      this.db = new Database(file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${this.mode === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS frames (
-          seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-          kind INTEGER NOT NULL,
-          text TEXT NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
-      `);
+      try {
+        db = this.openDb(file);
+      } catch (e) {
+        if (!/^SQLITE_(NOTADB|CORRUPT)/.test((e as { code?: string }).code ?? '')) throw e;
+        this.setAside = `${file}.corrupt-${Date.now()}`;
+        for (const ext of ['', '-wal', '-shm']) if (fs.existsSync(file + ext)) fs.renameSync(file + ext, this.setAside + ext);
+        this.log.error({ err: e, movedTo: this.setAside }, 'journal was corrupt: set aside, starting a new one');
+        db = this.openDb(file);
+      }
     } catch (e) {
       throw new HashflexError(`journal: cannot open ${file}: ${(e as Error).message}`, ErrorCode.ConfigInvalid, {}, { cause: e });
     }
+    this.db = db;
     this.insert = this.db.prepare('INSERT INTO frames (seq, kind, text) VALUES (?, ?, ?)');
     this.selectAfter = this.db.prepare('SELECT seq, text FROM frames WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?');
     this.deleteUpTo = this.db.prepare('DELETE FROM frames WHERE seq <= ? RETURNING length(text) AS n');
@@ -127,7 +144,10 @@ export class Journal extends EventEmitter {
     const agg = this.db.prepare('SELECT count(*) AS c, coalesce(sum(length(text)), 0) AS b, coalesce(max(seq), 0) AS m FROM frames').get() as {
       c: number; b: number; m: number;
     };
-    this.last = Math.max(seqRow?.seq ?? 0, agg.m);
+    this.floor = new SeqFloor(path.join(opts.dir, 'seq.reserved'));
+    // SQLite's counter is the truth; the reservation only stands in when that counter is gone
+    this.last = seqRow ? Math.max(seqRow.seq, agg.m) : Math.max(agg.m, this.floor.value);
+    this.floor.ensureSync(this.last);
     this.framesNow = agg.c;
     this.bytesNow = agg.b;
     const d = this.db.prepare("SELECT v FROM meta WHERE k = 'dropped'").get() as { v: number } | undefined;
@@ -138,11 +158,40 @@ export class Journal extends EventEmitter {
       fs.fsyncSync(this.walFd);
     }
     this.durable = this.last;
+    if (this.mode === 'async') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new Checkpointer(file, (error) => {
+        this.log.warn({ error }, 'checkpoint worker failed: checkpointing on the main thread again');
+        this.checkpointer = undefined;
+        if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+      });
+    }
   }
 
   /** highest seq known to be on disk; the uplink sends nothing beyond it */
   get durableSeq(): number {
     return this.durable;
+  }
+
+  private openDb(file: string): Database.Database {
+    const db = new Database(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${this.mode === 'full' ? 'FULL' : 'NORMAL'}`);
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS frames (
+          seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+          kind INTEGER NOT NULL,
+          text TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+      `);
+      db.prepare('SELECT count(*) FROM frames').get();
+      return db;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
   }
 
   /** the last seq ever assigned (0 for a new journal) */
@@ -159,6 +208,7 @@ export class Journal extends EventEmitter {
     const text = build(seq);
     this.insert.run(seq, KIND[kind], text);
     this.last = seq;
+    this.floor.advance(seq, (e) => this.log.error({ err: e }, 'cannot move the seq reservation'));
     this.framesNow++;
     // SQLite's length() counts characters; frames are ASCII JSON in practice, so chars ~ bytes
     this.bytesNow += text.length;
@@ -166,6 +216,7 @@ export class Journal extends EventEmitter {
     if (this.bytesNow > this.maxBytes) this.trim();
     if (this.mode === 'async') this.syncUpTo(seq);
     else this.durable = seq;
+    this.committed();
     return { seq, text };
   }
 
@@ -180,6 +231,7 @@ export class Journal extends EventEmitter {
     for (const r of rows) this.bytesNow -= r.n;
     this.framesNow -= rows.length;
     this.ackedCount += rows.length;
+    if (rows.length > 0) this.committed();
     return rows.length;
   }
 
@@ -193,13 +245,21 @@ export class Journal extends EventEmitter {
       acked: this.ackedCount,
       durableSeq: this.durable,
       syncErrors: this.syncErrors,
+      checkpoints: this.checkpointer?.done ?? 0,
     };
   }
 
   close(): void {
     this.closing = true;
+    this.checkpointer?.close();
     if (this.db.open) this.db.close();
     if (!this.syncing) this.closeWal();
+  }
+
+  private committed(): void {
+    if (!this.checkpointer || ++this.commitsSinceCheckpoint < COMMITS_PER_CHECKPOINT) return;
+    this.commitsSinceCheckpoint = 0;
+    this.checkpointer.request();
   }
 
   private closeWal(): void {

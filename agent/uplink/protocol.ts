@@ -48,8 +48,8 @@ export interface TelemetryBody {
   miners: { kw: number; target_kw: number };
   boards: BoardReport[];
   fans: FanReport[];
-  /** additions are allowed (the controller ignores unknown fields) */
-  [extra: string]: unknown;
+  // additions are allowed (the controller ignores unknown fields); no index signature here so
+  // that the agent's own telemetry interface, with its extra fields, is assignable as it is
 }
 
 export interface TelemetryFrame extends TelemetryBody {
