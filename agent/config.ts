@@ -110,6 +110,8 @@ const uplink = z.object({
   ...secret,
   ca_file: z.string().min(1).optional(),
   telemetry_ms: z.number().int().min(100).max(60_000).default(1000),
+  backoff_min_ms: z.number().int().min(100).max(60_000).default(500),
+  backoff_max_ms: z.number().int().min(100).max(600_000).default(30_000),
 }).strict();
 
 const local = z.object({ listen: hostPort.default('127.0.0.1:8080'), ...secret }).strict();
@@ -126,7 +128,12 @@ export const configSchema = z.object({
   control,
   uplink: uplink.optional(),
   local: local.optional(),
-  storage: z.object({ dir: z.string().min(1).default('./hashflex-data') }).strict().default({}),
+  storage: z.object({
+    dir: z.string().min(1).default('./hashflex-data'),
+    journal_max_mb: z.number().min(1).max(4096).default(64),
+    journal_sync: z.enum(['async', 'full', 'normal']).default('async'),
+    journal_checkpoint: z.enum(['inline', 'worker']).default('inline'),
+  }).strict().default({}),
 }).strict().superRefine((c, ctx) => {
   const issue = (p: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: p, message });
   const seen = new Set<string>();
@@ -154,6 +161,10 @@ export const configSchema = z.object({
   for (const key of ['uplink', 'local'] as const) {
     const s = c[key];
     if (s?.token !== undefined && s.token_file !== undefined) issue([key, 'token'], 'give token or token_file, not both');
+  }
+  if (c.uplink && c.uplink.backoff_min_ms > c.uplink.backoff_max_ms) issue(['uplink', 'backoff_max_ms'], 'must not be below backoff_min_ms');
+  if (c.local && !c.local.token && !c.local.token_file && !/^(127\.|\[::1\]|localhost:)/.test(c.local.listen)) {
+    issue(['local', 'token'], 'required unless local.listen is a loopback address');
   }
 });
 
@@ -187,6 +198,10 @@ export function validateConfig(doc: unknown, source?: string): Config {
         problems.push(`${key}.token_file: cannot read ${s.token_file} (${(e as NodeJS.ErrnoException).code ?? e})`);
       }
     }
+  }
+  if (c.uplink?.ca_file) {
+    c.uplink.ca_file = path.resolve(base, c.uplink.ca_file);
+    if (!fs.existsSync(c.uplink.ca_file)) problems.push(`uplink.ca_file: ${c.uplink.ca_file} does not exist`);
   }
   if (problems.length) throw new ConfigError(problems);
   c.storage.dir = path.resolve(base, c.storage.dir);

@@ -7,12 +7,16 @@ import { Journal } from './uplink/journal';
 import { Uplink } from './uplink/client';
 import type { Command } from './uplink/protocol';
 import { VERSION } from './version';
+import { createLocalServer, type LocalServer } from './server/local';
+import { uplinkMetrics } from './server/metrics';
+import { siteMetrics } from './server/site-metrics';
 
 const log = logger('agent');
 
 export interface RunningAgent {
   site: Site;
   uplink?: Uplink;
+  local?: LocalServer;
   stop(): Promise<void>;
 }
 
@@ -27,7 +31,8 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
   let journal: Journal | undefined;
 
   if (config.uplink) {
-    journal = Journal.open({ dir: config.storage.dir });
+    const st = config.storage;
+    journal = Journal.open({ dir: st.dir, maxBytes: st.journal_max_mb * 2 ** 20, sync: st.journal_sync, checkpoint: st.journal_checkpoint });
     uplink = new Uplink({
       url: config.uplink.url,
       token: config.uplink.token,
@@ -36,6 +41,7 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
       version: VERSION,
       bootId: site.bootId,
       journal,
+      backoff: { minMs: config.uplink.backoff_min_ms, maxMs: config.uplink.backoff_max_ms },
     }, clock);
     const up = uplink;
     up.on('command', (cmd: Command) => void obey(site, up, cmd));
@@ -46,12 +52,24 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
 
   await site.start();
   uplink?.start();
+  const local = config.local
+    ? await createLocalServer({
+        listen: config.local.listen,
+        token: config.local.token,
+        status: () => ({ agent: config.agent.id, version: VERSION, boot: site.bootId, ...site.telemetry() }),
+        metrics: () => siteMetrics(site) + (uplink && journal ? uplinkMetrics(uplink, journal) : ''),
+        telemetry: uplink ?? site,
+        clock,
+      })
+    : undefined;
   log.info({ agent: config.agent.id, boards: config.boards.length, uplink: config.uplink?.url }, 'agent started');
 
   return {
     site,
     uplink,
+    local,
     async stop() {
+      await local?.close();
       await site.stop();
       await uplink?.stop();
       journal?.close();

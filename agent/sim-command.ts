@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { args, UsageError } from './cli';
@@ -54,12 +55,13 @@ async function fullSite(scenario: Scenario, boards: number, duration?: number): 
   const site = await SimSite.start({ dir, boards, scenario, controller: true, token: 'sim-controller-token' });
   let agent: { stop(): Promise<void> } | undefined;
   try {
-    const { agentYaml } = site.writeFiles();
+    const { agentYaml } = site.writeFiles({ local: `127.0.0.1:${await freePort()}` });
     const config = validateConfig((require('yaml') as typeof import('yaml')).parse(fs.readFileSync(agentYaml, 'utf8')), agentYaml);
     const { startAgent } = require('./main') as typeof import('./main');
     if (site.transport === 'tcp') process.stdout.write('socat not found: serial devices are served over raw TCP instead of ptys\n');
     process.stdout.write(`hashflex sim: ${boards} boards, scenario ${scenario.name} (${scenario.description}); logs in ${process.env.HASHFLEX_LOG_FILE}; Ctrl-C to stop\n`);
     agent = await startAgent(config);
+    process.stdout.write(`dashboard: http://${config.local!.listen}/\n`);
     const status = new StatusLine(site);
     await untilStopped(duration);
     status.stop();
@@ -101,6 +103,18 @@ type TelemetryFrame = TelemetryBody & { seq: number };
 
 function fmtKw(kw: number): string {
   return `${kw >= 0 ? 'import' : 'export'} ${Math.abs(kw).toFixed(2)} kW`;
+}
+
+/** a free loopback port, for the dashboard (the config wants a real port number) */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function untilStopped(durationS?: number): Promise<void> {

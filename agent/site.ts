@@ -63,6 +63,8 @@ export class Site extends EventEmitter {
   private lastSample?: MeterSample;
   private meterStale = false;
   private readonly fans: FanController;
+  /** trips by source since start, for /metrics */
+  readonly tripCounts: Record<string, number> = {};
   private telemetryTimer?: Timer;
   private thermalTimer?: Timer;
   /** resolves when the current shed has every board off (commands ack after it) */
@@ -179,6 +181,7 @@ export class Site extends EventEmitter {
     this.shedDone = done.then(() => {
       const latencyMs = this.clock.monotonic() - signalAt;
       const rec: TripRecord = { source, latencyMs, at: this.clock.now() };
+      this.tripCounts[source] = (this.tripCounts[source] ?? 0) + 1;
       this.emit('trip', rec);
       log.warn({ source, latency_ms: round(latencyMs, 2) }, 'tripped: all boards off');
     });

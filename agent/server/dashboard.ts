@@ -152,6 +152,8 @@ export const DASHBOARD_JS = String.raw`'use strict';
     };
     ws.onclose = function () {
       $('link').textContent = 'disconnected, retrying…';
+      // a changed token makes the cookie stale: go back to the sign-in form instead of retrying
+      fetch('/status').then(function (r) { if (r.status === 401) location.href = '/'; }, function () {});
       setTimeout(connect, retry); retry = Math.min(retry * 2, 30000);
     };
   }

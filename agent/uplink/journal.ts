@@ -21,13 +21,15 @@ import { SeqFloor } from './seqfloor';
  *  - 'async' (default): the commit is written to the WAL without an fsync (synchronous=NORMAL),
  *    then the WAL file is fsync'd on libuv's thread pool; `durableSeq` advances and 'durable'
  *    is emitted when that fsync completes, and the uplink sends nothing beyond `durableSeq`.
- *    Same guarantee as 'full' (on disk before it is sent) without ever blocking the event loop
- *    on the disk, which would delay a trip signal behind a slow SD card. fsyncs coalesce: one
+ *    Same guarantee as 'full' (on disk before it is sent) without an fsync per frame on the
+ *    event loop, where it would delay a trip signal behind a slow SD card. fsyncs coalesce: one
  *    in flight, one queued, whatever the append rate (group commit).
  *  - 'full': synchronous=FULL, an fsync inside every append() on the main thread.
  *  - 'normal': no fsync per frame; survives a crash of the agent but not a power cut.
- * In 'async' mode SQLite's checkpoints (two fsyncs every ~1000 WAL pages) move to a worker
- * thread too (checkpointer.ts); the other modes keep SQLite's autocheckpoint.
+ * What is left on the event loop is SQLite's checkpoint (two fsyncs every ~1000 WAL pages, about
+ * every 4 minutes at 1 Hz telemetry). `checkpoint: 'worker'` moves it to a worker thread
+ * (checkpointer.ts) at the price of ~10 MB RSS for the thread's V8 isolate, which is why it is
+ * not the default: it is for boards whose storage has slow fsyncs (see the bench figures).
  *
  * `seq` lives in an AUTOINCREMENT column: SQLite's sqlite_sequence table remembers the largest
  * seq ever used even after every row is deleted, so seq stays strictly increasing across restarts.
@@ -46,6 +48,8 @@ export interface JournalOptions {
   maxBytes?: number;
   /** see the header: 'async' (default), 'full' or 'normal' */
   sync?: JournalSync;
+  /** where SQLite checkpoints run: 'inline' (default, SQLite's autocheckpoint) or 'worker' */
+  checkpoint?: 'inline' | 'worker';
 }
 
 export interface JournalRow {
@@ -158,7 +162,7 @@ export class Journal extends EventEmitter {
       fs.fsyncSync(this.walFd);
     }
     this.durable = this.last;
-    if (this.mode === 'async') {
+    if (opts.checkpoint === 'worker') {
       this.db.pragma('wal_autocheckpoint = 0');
       this.checkpointer = new Checkpointer(file, (error) => {
         this.log.warn({ error }, 'checkpoint worker failed: checkpointing on the main thread again');
