@@ -29,17 +29,29 @@ const secret = {
   token_file: z.string().min(1).optional(),
 };
 
+/** a meter's serial line: the SDM630 leaves the factory at 9600 baud */
+const meterSerial = z.union([
+  z.object({ path: z.string().min(1), baud: z.number().int().min(300).max(4_000_000).default(9600) }).strict(),
+  z.object({ tcp: hostPort }).strict(),
+], { errorMap: () => ({ message: 'expected { path, baud } or { tcp: "HOST:PORT" }' }) });
+
 const meter = z.object({
   model: z.enum(['sdm630', 'sunspec']).default('sdm630'),
   tcp: hostPort.optional(),
-  serial: serial.optional(),
-  unit: z.number().int().min(0).max(247).default(1),
+  serial: meterSerial.optional(),
+  unit: z.number().int().min(0).max(255).default(1),
   poll_ms: z.number().int().min(10).max(60_000).default(50),
   stale_ms: z.number().int().min(50).max(600_000).default(1000),
+  timeout_ms: z.number().int().min(10).max(10_000).default(250),
+  counters_ms: z.number().int().min(0).max(3_600_000).default(5000),
+  backoff_max_ms: z.number().int().min(10).max(600_000).default(5000),
+  allow_repeats: z.boolean().default(false),
   /** what losing the meter means: trip the site, or hold the last cap (state `fault`) */
   on_lost: z.enum(['trip', 'hold']).default('trip'),
 }).strict()
-  .refine((m) => (m.tcp === undefined) !== (m.serial === undefined), { message: 'give exactly one of tcp or serial' });
+  .refine((m) => (m.tcp === undefined) !== (m.serial === undefined), { message: 'give exactly one of tcp or serial' })
+  .refine((m) => m.serial === undefined || m.unit >= 1 && m.unit <= 247, { message: 'unit must be 1..247 on a serial line', path: ['unit'] })
+  .refine((m) => m.backoff_max_ms >= m.poll_ms, { message: 'must not be below poll_ms', path: ['backoff_max_ms'] });
 
 const board = z.object({
   id,

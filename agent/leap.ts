@@ -55,7 +55,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     meter: { tcp: '127.0.0.1:1', poll_ms: 1000, stale_ms: 5000 },
     boards: ids.map((id, i) => ({ id, serial: { tcp: '127.0.0.1:1' }, chips, enable_pin: 22 + i })),
     io: { tcp: '127.0.0.1:1' },
-    grid: { underfrequency: { release: 'auto', hold_s: 10 } },
+    grid: { nominal_hz: o.scenario.nominalHz ?? 60, underfrequency: { release: 'auto', hold_s: 10 } },
     ...o.config,
   });
   const apply = (tS: number) => {

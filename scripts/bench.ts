@@ -4,7 +4,7 @@ import { table, type Stats } from './bench/stats';
 /**
  * `hashflex bench [NAME] [--json]` (DESIGN.md §6). Timings live here, never in pass/fail tests.
  * Contract names: trip, footprint, surplus, fleet. Additions: hashboard, io, uplink (the
- * per-driver figures each issue reports).
+ * per-driver figures each issue reports), meter.
  */
 const BENCHES: Record<string, { about: string; run: () => Promise<unknown>; show: (r: never) => string }> = {
   trip: {
@@ -29,6 +29,13 @@ const BENCHES: Record<string, { about: string; run: () => Promise<unknown>; show
     show: (r: import('./bench-io').IoBenchResult) =>
       `I/O board relay trip, ${r.boards} boards over ${r.transport} (ms)\n` +
       table([row('relay in -> all enable writes handed to OS', r.relayToWritten), row('relay in -> board parsed last enable write', r.relayToBoard)]),
+  },
+  meter: {
+    about: 'meter poll latency over Modbus TCP and RTU (pty, line time at 115200 and 9600 baud)',
+    run: async () => (require('./bench-meter') as typeof import('./bench-meter')).benchMeter({}),
+    show: (r: import('./bench-meter').MeterBenchResult) =>
+      'meter poll latency (ms)\n' +
+      table([row('Modbus TCP', r.tcp), row('RTU 115200', r.rtu115200), row('RTU 9600', r.rtu9600), row('TCP poll_ms 50: interval between samples', r.tcpAt50)]),
   },
   uplink: {
     about: 'journal throughput and resend of 10,000 queued frames',

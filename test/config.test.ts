@@ -135,12 +135,15 @@ test('hashflex run with a bad config exits 2 and never opens a port', async () =
   const dir = tmpdir();
   const file = path.join(dir, 'bad.yaml');
   fs.writeFileSync(file, JSON.stringify({ ...good, meter: { tcp: `127.0.0.1:${port}` }, boards: [{ id: 'hb0', serial: { tcp: `127.0.0.1:${port}` }, chips: 0 }] }));
-  const p = hashflex(['run', '-c', file]);
-  assert.is(await p.exited, 2);
-  assert.match(p.err(), /^boards\[0\]\.chips: /m);
-  assert.is(connections, 0);
-  server.close();
-  fs.rmSync(dir, { recursive: true });
+  try {
+    const p = hashflex(['run', '-c', file]);
+    assert.is(await p.exited, 2);
+    assert.match(p.err(), /^boards\[0\]\.chips: /m);
+    assert.is(connections, 0);
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true });
+  }
 });
 
 test('unknown commands and options are usage errors with exit 2', async () => {

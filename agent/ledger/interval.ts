@@ -137,6 +137,8 @@ export class IntervalBook {
       }
       this.seg[r] = 0;
     }
+    // the first interval of a run counts from its first reading
+    if (this.startReading === null) this.startReading = this.reading();
     this.anySample = true;
     this.acc.sampled.samples++;
     this.g = s.kw;
@@ -152,6 +154,12 @@ export class IntervalBook {
   meterChanged(at: number, from: string, to: string): void {
     this.event(at, 'meter-replaced', { from, to });
     this.prevC = { import: undefined, export: undefined };
+  }
+
+  /** nothing measured or noted since the interval began */
+  get empty(): boolean {
+    const a = this.acc;
+    return a.sampled.samples === 0 && a.events.length === 0 && a.dropped === 0 && a.miner === 0;
   }
 
   reading(): CounterReading | null {

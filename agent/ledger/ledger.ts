@@ -150,7 +150,9 @@ export class Ledger extends EventEmitter {
     if (this.stopped || !this.book) return;
     this.timer?.cancel();
     const now = this.clock.now();
+    // a stop right on a boundary with a sample already in the new interval still records it (1 ms long)
     if (now > this.start0) this.close(now);
+    else if (!this.book.empty) this.close(this.start0 + 1);
     this.stopped = true;
     await this.flush();
     if (this.unwritten.length) this.drain();
