@@ -29,8 +29,15 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-bench-'));
   process.env.HASHFLEX_LOG_FILE ??= path.join(dir, 'agent.log');
   const point: ScenarioPoint = { hz: 60, generationKw: 100, baseLoadKw: 0, relay: false };
-  const manual: Scenario = { name: 'bench', description: 'set by the bench', durationS: Infinity, at: () => point };
-  const site = await SimSite.start({ dir, boards, scenario: manual, controller: true, token: 'bench-token-123', chips: 16 });
+  // Frequency events fall at a finite rate (grid inertia): the bench ramps 60 -> 59.5 Hz at
+  // 2 Hz/s, a fast RoCoF, so it crosses 59.7 Hz exactly 150 ms after the ramp starts.
+  let rampFrom: number | undefined;
+  const ROCOF = 2;
+  const manual: Scenario = {
+    name: 'bench', description: 'set by the bench', durationS: Infinity,
+    at: () => (rampFrom === undefined ? point : { ...point, hz: Math.max(59.5, 60 - (ROCOF * (performance.now() - rampFrom)) / 1000) }),
+  };
+  const site = await SimSite.start({ dir, boards, scenario: manual, controller: true, token: 'bench-token-123', chips: 16, tickMs: 2 });
   let agent: ChildProcess | undefined;
   try {
     const { agentYaml } = site.writeFiles();
@@ -52,13 +59,14 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
     const allOff = () => enables.every((b) => !b.enabled);
     const allOn = () => enables.every((b) => b.enabled && b.active && b.mhz > 100);
 
-    const cycle = async (source: string, fire: () => void, release: () => Promise<void>) => {
+    /** `fire` starts the signal and returns how long after that the signal itself occurs (ms) */
+    const cycle = async (source: string, fire: () => number | void, release: () => Promise<void>) => {
       await waitFor(allOn, 20_000, `${source}: boards back on`);
       const before = trips.length;
       const t0 = performance.now();
-      fire();
+      const signalAfter = fire() ?? 0;
       await waitFor(allOff, 5000, `${source}: all boards off`);
-      const wire = performance.now() - t0;
+      const wire = performance.now() - t0 - signalAfter;
       await waitFor(() => trips.length > before, 5000, `${source}: trip event`);
       const agentMs = trips[trips.length - 1].latency_ms;
       await release();
@@ -66,7 +74,7 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
     };
 
     const result: TripBenchResult = { boards, transport: site.transport, sources: {} };
-    const run = async (source: string, count: number, fire: () => void, release: () => Promise<void>) => {
+    const run = async (source: string, count: number, fire: () => number | void, release: () => Promise<void>) => {
       const wire: number[] = [];
       const agentMs: number[] = [];
       for (let i = 0; i < count; i++) {
@@ -84,9 +92,8 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
       site.plant.relayActive = false;
       site.firmata.poke();
     });
-    await run('underfrequency', opts.ufIterations ?? Math.min(n, 20), () => { point.hz = 59.5; site.plant.hz = 59.5; }, async () => {
-      point.hz = 60;
-      site.plant.hz = 60;
+    await run('underfrequency', opts.ufIterations ?? Math.min(n, 20), () => { rampFrom = performance.now(); return (0.3 / ROCOF) * 1000; }, async () => {
+      rampFrom = undefined;
       for (let i = 0; i < 100 && !(await ctl.command('bench', 'release')).ok; i++) await new Promise((r) => setTimeout(r, 50));
     });
     return result;
