@@ -79,7 +79,7 @@ export class Site extends EventEmitter {
     const c = config.control;
     const uf = config.grid.underfrequency;
     this.controller = new Controller({
-      mode: c.mode, maxKw: c.max_kw, setpointKw: c.setpoint_kw, marginKw: c.margin_kw, staggerMs: c.stagger_ms,
+      mode: c.mode, maxKw: c.max_kw, setpointKw: c.setpoint_kw, marginKw: c.margin_kw, staggerMs: c.stagger_ms, boardOnDelayMs: c.board_on_delay_ms,
       throttleC: c.throttle_c, tripC: c.trip_c, heatTargetC: c.heat.target_c, heatSensor: c.heat.sensor,
       tripHz: uf.trip_hz, sustainMs: uf.sustain_ms, release: uf.release, holdS: uf.hold_s, onMeterLost: config.meter.on_lost,
     }, models, clock, {

@@ -29,6 +29,22 @@ test('a thermal cap keeps a hot board below its cap', () => {
   assert.is(t.get('a'), 600);
 });
 
+test('a board is switched on only after the target has allowed it for board_on_delay_ms, and off at once', () => {
+  const r = rig({ mode: 'surplus', marginKw: 0.2, boardOnDelayMs: 30_000 }, 2);
+  const on = () => [...r.last().values()].filter((f) => f > 0).length;
+  r.c.sample(r.clock.now(), 60, -1.2, 0); // 1 kW to spare after the margin: room for one board
+  assert.is(on(), 1, 'the first board needs no delay');
+  r.clock.advance(1000);
+  r.c.sample(r.clock.now(), 60, -2.5, r.onKw()); // room for both now
+  assert.is(on(), 1);
+  for (let i = 0; i < 29; i++) { r.clock.advance(1000); r.c.sample(r.clock.now(), 60, -2.5, 0); }
+  r.clock.advance(1000);
+  r.c.sample(r.clock.now(), 60, -2.5, 0);
+  assert.is(on(), 2, 'after 30 s the second board comes on');
+  r.c.sample(r.clock.now(), 60, r.onKw() - 1, r.onKw()); // surplus falls to 1 kW: one board's worth
+  assert.is(on(), 1, 'shed at once');
+});
+
 test('a controller curtail sheds all boards at once and the state is curtailed', () => {
   const r = rig({ mode: 'setpoint', setpointKw: 4 });
   r.c.sample(r.clock.now(), 60, 0, 0);
@@ -179,6 +195,9 @@ test('a faulted board gets no share while the others keep running', () => {
   assert.ok(r.last().get('hb0')! > 0 && r.last().get('hb2')! > 0);
   assert.is(r.c.state, 'fault');
   r.c.unfault('board:hb1');
+  assert.is(r.last().get('hb1'), 0, 'added slowly: not before board_on_delay_ms');
+  r.clock.advance(30_000);
+  r.c.sample(r.clock.now(), 60, 0, r.onKw());
   assert.ok(r.last().get('hb1')! > 0);
 });
 

@@ -9,6 +9,8 @@ export interface ControlSettings {
   setpointKw: number;
   marginKw: number;
   staggerMs: number;
+  /** how long a target must allow one more board before it is switched on */
+  boardOnDelayMs: number;
   throttleC: number;
   tripC: number;
   heatTargetC: number;
@@ -61,6 +63,8 @@ export class Controller {
   private minersKw = 0;
   private heatKw = 0;
   private lastHeatAt?: number;
+  /** since when control has wanted one more board on (board_on_delay_ms) */
+  private addWantedSince?: number;
 
   constructor(
     private readonly settings: ControlSettings,
@@ -221,13 +225,13 @@ export class Controller {
     this.reapply();
     const step = () => {
       this.admitted += 1;
+      this.reapply(); // the ramp's own additions do not wait for board_on_delay_ms
       if (this.admitted >= this.boards.length) {
         this.admitted = Infinity;
         this.rampTimer = undefined;
       } else {
         this.rampTimer = this.clock.setTimeout(step, this.settings.staggerMs);
       }
-      this.reapply();
     };
     if (this.boards.length <= 1) this.admitted = Infinity;
     else this.rampTimer = this.clock.setTimeout(step, this.settings.staggerMs);
@@ -277,7 +281,19 @@ export class Controller {
     const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity);
     const live = this.boards.filter((b) => !this.faults.has(`board:${b.id}`));
     const admitted = live.slice(0, this.admitted === Infinity ? live.length : this.admitted);
-    const next = splitTarget(cap, admitted, this.thermalCaps());
+    const running = new Set([...this.targets].filter(([, f]) => f > 0).map(([id]) => id));
+    // Shed at once, add slowly: one more board only where all could still run 30 % above their
+    // minimum (a gust then slows boards instead of switching one off) with a margin to spare,
+    // and only once the target has allowed it for board_on_delay_ms without a break.
+    const caps = this.thermalCaps();
+    let next = splitTarget(cap, admitted, caps, { on: running, addKw: this.settings.marginKw, headroom: 1.3 });
+    const adds = [...next].some(([id, f]) => f > 0 && !running.has(id));
+    const now = this.clock.now();
+    if (!adds) this.addWantedSince = undefined;
+    else if (running.size > 0 && this.admitted === Infinity) {
+      this.addWantedSince ??= now;
+      if (now - this.addWantedSince < this.settings.boardOnDelayMs) next = splitTarget(cap, admitted, caps, { on: running, addKw: Infinity, headroom: 1 });
+    }
     for (const b of this.boards) if (!next.has(b.id)) next.set(b.id, 0);
     let changed = false;
     for (const [id, f] of next) if (this.targets.get(id) !== f) changed = true;

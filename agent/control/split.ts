@@ -10,16 +10,29 @@ import type { BoardModel } from './types';
  * `caps` limits a board's frequency (thermal throttling); boards missing from `boards`
  * (faulted, not yet ramped in) get no share.
  */
-export function splitTarget(targetKw: number, boards: BoardModel[], caps: Map<string, number> = new Map()): Map<string, number> {
+export function splitTarget(
+  targetKw: number,
+  boards: BoardModel[],
+  caps: Map<string, number> = new Map(),
+  /**
+   * boards running now; to switch one more on, the target must clear `headroom` × the boards'
+   * minimums plus `addKw` (hysteresis on the board count)
+   */
+  keep: { on: ReadonlySet<string>; addKw: number; headroom: number } = { on: new Set(), addKw: 0, headroom: 1 },
+): Map<string, number> {
   const out = new Map<string, number>();
   for (const b of boards) out.set(b.id, 0);
   if (!(targetKw > 0) || boards.length === 0) return out;
 
   const capOf = (b: BoardModel) => Math.min(b.maxMhz, caps.get(b.id) ?? b.maxMhz);
   const usable = boards.filter((b) => capOf(b) >= b.minMhz);
-  // the most boards that can all run at their minimum within the target
-  let on = usable.slice().sort((a, b) => a.kwAt(a.minMhz) - b.kwAt(b.minMhz));
-  while (on.length && on.reduce((s, b) => s + b.kwAt(b.minMhz), 0) > targetKw) on = on.slice(0, -1);
+  // the most boards that can all run at their minimum within the target, boards already running
+  // first; switching one more on needs `addKw` in hand, so the count does not flap at a boundary
+  let on = usable.slice().sort((a, b) => Number(keep.on.has(b.id)) - Number(keep.on.has(a.id)) || a.kwAt(a.minMhz) - b.kwAt(b.minMhz));
+  const running = on.filter((b) => keep.on.has(b.id)).length;
+  const minSum = (set: BoardModel[]) => set.reduce((sum, b) => sum + b.kwAt(b.minMhz), 0);
+  const fits = (set: BoardModel[]) => (set.length > running ? keep.headroom * minSum(set) + keep.addKw : minSum(set)) <= targetKw;
+  while (on.length && !fits(on)) on = on.slice(0, -1);
   if (!on.length) return out;
 
   const mhz = new Map(on.map((b) => [b.id, b.minMhz]));

@@ -8,7 +8,7 @@ export function linearBoard(id: string): BoardModel {
 }
 
 export const defaultSettings: ControlSettings = {
-  mode: 'surplus', maxKw: 12, setpointKw: 3, marginKw: 0.2, staggerMs: 2000, throttleC: 80, tripC: 95,
+  mode: 'surplus', maxKw: 12, setpointKw: 3, marginKw: 0.2, staggerMs: 2000, boardOnDelayMs: 30_000, throttleC: 80, tripC: 95,
   heatTargetC: 60, tripHz: 59.7, sustainMs: 100, release: 'manual', holdS: 60, onMeterLost: 'trip',
 };
 
