@@ -154,7 +154,7 @@ export class SimSite {
       io: 'path' in this.ioWire.endpoint ? { path: this.ioWire.endpoint.path, baud: 57600 } : { tcp: this.ioWire.endpoint.tcp },
       fans: this.fans(),
       thermistors: this.thermistors(),
-      grid: { nominal_hz: 60, underfrequency: { trip_hz: 59.7, sustain_ms: 100, release: 'auto', hold_s: 10 }, relay: { pin: PINS.relay, active: 'low' } },
+      grid: { nominal_hz: this.opts.scenario.nominalHz ?? 60, underfrequency: { trip_hz: (this.opts.scenario.nominalHz ?? 60) - 0.3, sustain_ms: 100, release: 'auto', hold_s: 10 }, relay: { pin: PINS.relay, active: 'low' } },
       control: { mode: 'surplus', max_kw: 12, margin_kw: 0.2 },
       ...(url ? { uplink: { url, ...(extra.token ?? this.opts.token ? { token: extra.token ?? this.opts.token } : {}) } } : {}),
       ...(extra.local ? { local: { listen: extra.local } } : {}),

@@ -79,7 +79,8 @@ export class IntervalBook {
       this.acc.dropped++;
       return;
     }
-    this.acc.events.push({ ...detail, at: this.iso(at), kind });
+    const { at: _at, kind: _kind, ...rest } = detail;
+    this.acc.events.push({ at: this.iso(at), kind, ...rest });
   }
 
   /** integrate held power up to `to` (never backwards) */
@@ -100,6 +101,16 @@ export class IntervalBook {
     }
     this.acc.unmeasuredMs += to - heldUntil;
     this.cursor = to;
+  }
+
+  /** the latest time accounted for */
+  get lastTime(): number {
+    return this.cursor;
+  }
+
+  /** move to `to` without integrating (time that was skipped, not lived: a clock step) */
+  skip(to: number): void {
+    if (to > this.cursor) this.cursor = to;
   }
 
   miners(at: number, kw: number): void {

@@ -26,6 +26,9 @@ export interface LedgerOptions {
   maxEvents?: number;
 }
 
+/** a forward clock step longer than this many intervals is a declared gap, not empty records */
+const CLOCK_JUMP_INTERVALS = 10;
+
 export type NoteKind = 'trip' | 'command' | 'release';
 
 /**
@@ -174,6 +177,19 @@ export class Ledger extends EventEmitter {
 
   /** close every interval that ended at or before t */
   private roll(t: number): void {
+    if (t >= this.end + CLOCK_JUMP_INTERVALS * this.intervalMs) {
+      // the clock stepped far ahead (a board without an RTC gets NTP time late): declare the
+      // skipped time as a gap instead of filling it with thousands of empty records
+      // the record ends at the last moment known from before the step
+      this.close(Math.max(this.start0 + 1, Math.min(this.end, this.book!.lastTime)));
+      const to = Math.floor(t / this.intervalMs) * this.intervalMs;
+      log.warn({ from: new Date(this.start0).toISOString(), to: new Date(to).toISOString() }, 'clock jumped ahead: declared as a ledger gap');
+      this.book!.skip(to);
+      // the meter's registers run on through a clock step: the next record counts from them as usual
+      this.pendingGap = { from: new Date(this.start0).toISOString(), to: new Date(to).toISOString(), reason: 'clock-jump', import_kwh: null, export_kwh: null, lastEnd: null };
+      this.start0 = to;
+      this.end = to + this.intervalMs;
+    }
     while (t >= this.end) this.close(this.end);
   }
 

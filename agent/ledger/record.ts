@@ -33,7 +33,8 @@ export interface LedgerGap {
   from: string;
   /** start of this record */
   to: string;
-  reason: 'restart';
+  /** restart: the agent was not running; clock-jump: the wall clock stepped far ahead (NTP after a cold boot) */
+  reason: 'restart' | 'clock-jump';
   /** counter advance across the gap (first reading now − last reading before); null when unknown */
   import_kwh: number | null;
   export_kwh: number | null;
@@ -104,6 +105,9 @@ export interface ParsedLine {
 export function parseLine(line: string): ParsedLine | string {
   const m = SUFFIX.exec(line);
   if (!m) return 'not a ledger record (no hash and signature at the end)';
+  // one byte string per signature: base64 has spare bits in its last character, so re-encode
+  const sigBytes = Buffer.from(m[2], 'base64');
+  if (sigBytes.length !== 64 || sigBytes.toString('base64') !== m[2]) return 'signature field is malformed';
   const text = `${line.slice(0, m.index)}}`;
   let body: unknown;
   try {

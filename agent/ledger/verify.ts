@@ -154,7 +154,12 @@ export function verifyLedger(data: string | Buffer, publicKey?: KeyObject): Veri
       result.ok = false;
       result.broken = { line, ...(seq !== undefined ? { seq } : {}), reason };
     };
-    if (typeof p === 'string') { fail(p); break; }
+    if (typeof p === 'string') {
+      // name the record if its seq can still be read, to help find it
+      const m = /^\{"v":\d+,"seq":(\d+),/.exec(lines[i]);
+      fail(p, m ? Number(m[1]) : undefined);
+      break;
+    }
     const r = p.record;
     const seq = typeof r.seq === 'number' ? r.seq : undefined;
     if (hashOf(p.body) !== p.hash) { fail('hash does not match the content: the record was altered', seq); break; }
