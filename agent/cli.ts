@@ -14,6 +14,9 @@ const USAGE = `usage:
   hashflex doctor -c FILE [--json]          commissioning checks; exit 0 only if all pass
   hashflex config check FILE                validate a config; one line per problem
   hashflex bench [trip|footprint|surplus|fleet] [--json]
+  hashflex ledger key -c FILE               the board's ledger public key
+  hashflex ledger verify FILE --key PUBKEY  check a surplus ledger's chain and signatures
+  hashflex ledger export --from ISO --to ISO [-c FILE | --file FILE] [--out PREFIX]
 `;
 
 export class UsageError extends Error {}
@@ -30,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
         return configCommand(rest);
       case 'doctor':
         return await (require('./doctor') as typeof import('./doctor')).doctorCommand(rest);
+      case 'ledger':
+        return await (require('./ledger/command') as typeof import('./ledger/command')).ledgerCommand(rest);
       case 'bench':
         return await (require('../scripts/bench') as typeof import('../scripts/bench')).benchCommand(rest);
       case undefined:

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, HashflexError } from './errors';
 import { hashboardRangeProblems, hashboardTuning } from '../drivers/hashboard/config';
+import { ledgerSchema } from './ledger/config';
 
 /**
  * The config file (YAML; JSON is valid YAML), validated once at start-up. Every problem is
@@ -142,6 +143,7 @@ export const configSchema = z.object({
   control,
   uplink: uplink.optional(),
   local: local.optional(),
+  ledger: ledgerSchema,
   storage: z.object({
     dir: z.string().min(1).default('./hashflex-data'),
     journal_max_mb: z.number().min(1).max(4096).default(64),

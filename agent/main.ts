@@ -10,6 +10,9 @@ import { VERSION } from './version';
 import { createLocalServer, type LocalServer } from './server/local';
 import { uplinkMetrics } from './server/metrics';
 import { siteMetrics } from './server/site-metrics';
+import { meterIdentity } from './ledger/config';
+import { Ledger } from './ledger/ledger';
+import { ledgerEventBody, wireLedger } from './ledger/wire';
 
 const log = logger('agent');
 
@@ -50,6 +53,25 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
     site.on('control', (e: ControlEvent) => up.event({ ...e }));
   }
 
+  let ledger: Ledger | undefined;
+  let detachLedger: (() => void) | undefined;
+  if (config.ledger.enabled) {
+    const l = new Ledger({
+      dir: config.storage.dir, intervalMs: config.ledger.interval_s * 1000, holdMs: config.ledger.hold_ms,
+      meterId: config.ledger.meter_id ?? meterIdentity(config.meter), agentId: config.agent.id,
+    }, clock);
+    try {
+      await l.start();
+      ledger = l;
+      detachLedger = wireLedger(l, { meter: site.hw.meter, minersKw: () => site.minersKw(), site, uplink, clock });
+      if (uplink) { const up = uplink; l.on('record', (r) => up.event(ledgerEventBody(r))); }
+      l.on('fault', (e: Error) => log.error({ err: e.message }, 'ledger write failed'));
+    } catch (e) {
+      // the ledger is proof, not control: the site runs without it, loudly
+      log.error({ err: (e as Error).message }, 'ledger not started');
+    }
+  }
+
   await site.start();
   uplink?.start();
   const local = config.local
@@ -71,6 +93,8 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
     async stop() {
       await local?.close();
       await site.stop();
+      detachLedger?.();
+      await ledger?.stop(); // before the uplink, so its last record is journaled
       await uplink?.stop();
       journal?.close();
     },

@@ -10,8 +10,10 @@ export const PROTOCOL_VERSION = 1;
 
 export type SiteState = 'running' | 'curtailed' | 'tripped' | 'ramping' | 'fault';
 export type ControlMode = 'surplus' | 'setpoint' | 'heat' | 'off';
-export type EventKind = 'trip' | 'release' | 'fault' | 'recover';
-export type TripSource = 'command' | 'relay' | 'underfrequency' | 'meter-lost' | 'overtemp';
+/** `ledger` is an addition to the contract's kinds: a signed surplus-ledger record */
+export type EventKind = 'trip' | 'release' | 'fault' | 'recover' | 'ledger';
+/** `fan-failure` and `io-lost` are additions to the contract's sources */
+export type TripSource = 'command' | 'relay' | 'underfrequency' | 'meter-lost' | 'overtemp' | 'fan-failure' | 'io-lost';
 
 // ---- agent -> controller -------------------------------------------------------------------
 
