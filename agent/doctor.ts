@@ -1,8 +1,81 @@
-import { UsageError } from './cli';
+import { args, UsageError } from './cli';
+import { ConfigError, loadConfig } from './config';
+import { runDoctor } from './doctor/run';
+import type { CheckResult, DoctorOptions, DoctorReport } from './doctor/types';
 
-/** `hashflex doctor` — commissioning checks (issue 9). Not built yet: says so, exit 1. */
-export async function doctorCommand(_argv: string[]): Promise<number> {
-  void UsageError;
-  process.stderr.write('hashflex doctor: not available in this version yet\n');
-  return 1;
+export { runDoctor } from './doctor/run';
+export type { CheckResult, DoctorOptions, DoctorReport } from './doctor/types';
+
+/**
+ * `hashflex doctor -c FILE [--json] [--enable-mhz MHZ] [--settle-ms MS]`: commissioning checks for a technician
+ * (README "Commissioning checks"). One PASS/FAIL/SKIP line per check with a hint on failure;
+ * `--json` prints one JSON document for scripts instead. Exit 0 only if every check passes
+ * (skipped checks are for parts the config does not have), 1 if any fails, 2 on bad usage or
+ * bad config. The agent service must be stopped: doctor opens the same serial ports.
+ */
+export async function doctorCommand(argv: string[]): Promise<number> {
+  const { values } = args(argv, {
+    config: { type: 'string', short: 'c' },
+    json: { type: 'boolean' },
+    'enable-mhz': { type: 'string' },
+    'settle-ms': { type: 'string' },
+  });
+  const file = values.config as string | undefined;
+  if (!file) throw new UsageError('doctor needs -c FILE');
+  const json = values.json === true;
+  const enableMhz = values['enable-mhz'] === undefined ? undefined : Number(values['enable-mhz']);
+  if (enableMhz !== undefined && !(enableMhz > 0)) throw new UsageError('--enable-mhz needs a frequency in MHz');
+  // meters that average over longer than ~1 s need a longer settle before the enable check reads them
+  const settleMs = values['settle-ms'] === undefined ? undefined : Number(values['settle-ms']);
+  if (settleMs !== undefined && !(settleMs >= 0 && settleMs <= 60_000)) throw new UsageError('--settle-ms needs 0..60000');
+
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const r: CheckResult = {
+      check: 'config', status: 'fail', detail: `${file}: ${e.problems.length} problem(s)`, ms: 0,
+      hint: 'fix each line below (`hashflex config check FILE` lists them too)', data: { problems: e.problems },
+    };
+    if (json) print({ ok: false, file, results: [r], passed: 0, failed: 1, skipped: 0, ms: 0 });
+    else {
+      process.stdout.write(line(r));
+      for (const p of e.problems) process.stdout.write(`        ${p}\n`);
+    }
+    return 2;
+  }
+
+  // Ctrl-C or a stop: finish the step in hand, switch everything off, report what was done
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  if (!json) process.stdout.write(`hashflex doctor: ${file} (the agent service must be stopped)\n`);
+  const timing = settleMs === undefined ? {} : { meterSettleMs: settleMs, meterWindowMs: Math.max(200, Math.round(settleMs * 0.75)) };
+  const opts: DoctorOptions = { ...timing, enableMhz, signal: abort.signal, onResult: json ? undefined : (r) => process.stdout.write(line(r)) };
+  let report: DoctorReport;
+  try {
+    report = await runDoctor(config, opts);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  if (json) print({ ...report, file });
+  else {
+    const verdict = report.ok ? 'commissioned: every check passed' : abort.signal.aborted ? 'interrupted' : 'NOT commissioned';
+    process.stdout.write(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped in ${(report.ms / 1000).toFixed(1)} s: ${verdict}. All boards are off.\n`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+/** `PASS  board hb0   detail` and, on failure, an indented hint */
+export function line(r: CheckResult): string {
+  const name = `${r.check}${r.item ? ` ${r.item}` : ''}`.padEnd(14);
+  const head = `${r.status.toUpperCase().padEnd(5)} ${name} ${r.detail}\n`;
+  return r.hint && r.status !== 'pass' ? `${head}      ${r.status === 'fail' ? 'hint' : 'why'}: ${r.hint}\n` : head;
+}
+
+function print(doc: unknown): void {
+  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }

@@ -11,6 +11,7 @@ import { createLocalServer, type LocalServer } from './server/local';
 import { uplinkMetrics } from './server/metrics';
 import { siteMetrics } from './server/site-metrics';
 import { meterIdentity } from './ledger/config';
+import { startWatchdog } from './watchdog';
 import { Ledger } from './ledger/ledger';
 import { ledgerEventBody, wireLedger } from './ledger/wire';
 
@@ -85,18 +86,22 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
       })
     : undefined;
   log.info({ agent: config.agent.id, boards: config.boards.length, uplink: config.uplink?.url }, 'agent started');
+  // under systemd: READY=1, then WATCHDOG=1 only while the event loop keeps time
+  const watchdog = startWatchdog(log);
 
   return {
     site,
     uplink,
     local,
     async stop() {
+      const stopping = watchdog.stop();
       await local?.close();
       await site.stop();
       detachLedger?.();
       await ledger?.stop(); // before the uplink, so its last record is journaled
       await uplink?.stop();
       journal?.close();
+      await stopping;
     },
   };
 }

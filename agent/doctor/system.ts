@@ -1,0 +1,159 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { realClock } from '../clock';
+import { Uplink } from '../uplink/client';
+import { Journal } from '../uplink/journal';
+import { VERSION } from '../version';
+import { timer, type CheckResult, type DoctorContext } from './types';
+
+/** Doctor checks of the board itself: the controller link, the clock and the storage. */
+
+export async function checkUplink(ctx: DoctorContext): Promise<CheckResult> {
+  const r = timer('uplink');
+  const u = ctx.config.uplink;
+  if (!u) return r.skip('no uplink configured: the site runs on local policy only');
+  // a journal of its own in a temp dir: the doctor must neither resend nor disturb the agent's
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-doctor-'));
+  const journal = Journal.open({ dir, sync: 'normal' });
+  const up = new Uplink({
+    url: u.url, token: u.token, caFile: u.ca_file, agentId: ctx.config.agent.id, version: VERSION,
+    bootId: randomUUID(), journal, backoff: { minMs: 500, maxMs: 1000 },
+  }, realClock);
+  try {
+    const outcome = await new Promise<'connected' | 'refused' | 'timeout'>((resolve) => {
+      const done = (o: 'connected' | 'refused' | 'timeout') => { clearTimeout(t); clearInterval(poll); resolve(o); };
+      const t = setTimeout(() => done('timeout'), ctx.opts.uplinkTimeoutMs);
+      // a refused or failed connection is an answer too: no need to wait out the timeout
+      const poll = setInterval(() => { if (up.stats.lastError && !up.connected && up.stats.authFailures === 0) done('timeout'); }, 50);
+      up.once('connected', () => done('connected'));
+      up.once('auth_failed', () => done('refused'));
+      up.start();
+    });
+    if (outcome === 'connected') {
+      ctx.uplinkOk = true;
+      return r.pass(`${u.url}: connected, token accepted`);
+    }
+    if (outcome === 'refused') {
+      return r.fail(`${u.url}: the controller refused our token (${up.stats.lastError ?? 'HTTP 401'})`,
+        u.token ? `check uplink.token${u.token_file ? ` (read from ${u.token_file})` : ''} against the token the site controller has for ${ctx.config.agent.id}`
+          : `the token is empty: put the site token in ${u.token_file ?? 'uplink.token'}`);
+    }
+    return r.fail(`${u.url}: not reachable (${up.stats.lastError ?? `no answer in ${ctx.opts.uplinkTimeoutMs / 1000} s`})`,
+      'check uplink.url (host, port, ws:// or wss://), the network and DNS from this board, a firewall, and for wss:// uplink.ca_file');
+  } finally {
+    await up.stop();
+    journal.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** a wall clock before this is wrong on any board running this software (no RTC, no NTP yet) */
+const EARLIEST = Date.UTC(2025, 0, 1);
+/** skew against the controller beyond which journaled timestamps mislead (s); Date has 1 s resolution */
+const MAX_SKEW_S = 10;
+
+export async function checkClock(ctx: DoctorContext): Promise<CheckResult> {
+  const r = timer('clock');
+  const now = ctx.opts.now();
+  const iso = new Date(now).toISOString();
+  const ntp = ntpSynchronized();
+  const ntpNote = ntp === undefined ? '' : ntp ? ', NTP synchronized' : ', NTP not synchronized';
+  const ntpHint = 'enable time sync: sudo timedatectl set-ntp true (and check that the board reaches its NTP servers)';
+  if (now < EARLIEST || now > Date.UTC(2100, 0, 1)) {
+    return r.fail(`the clock says ${iso}${ntpNote}`, `${ntpHint}; boards without a battery-backed RTC start in the past until NTP syncs`, { now: iso, ntp });
+  }
+  let skew: number | undefined;
+  const u = ctx.config.uplink;
+  if (u && ctx.uplinkOk) {
+    const theirs = await serverDate(u.url, u.ca_file).catch(() => undefined);
+    if (theirs !== undefined) skew = Math.round((now - theirs) / 1000);
+  }
+  const data = { now: iso, ntp, skew_s: skew };
+  if (skew !== undefined && Math.abs(skew) > MAX_SKEW_S) {
+    return r.fail(`the clock says ${iso}: ${skew > 0 ? 'ahead of' : 'behind'} the controller by ${Math.abs(skew)} s${ntpNote}`, ntpHint, data);
+  }
+  return r.pass(`${iso}${skew !== undefined ? `, within ${Math.abs(skew)} s of the controller` : ''}${ntpNote}`, data);
+}
+
+function ntpSynchronized(): boolean | undefined {
+  try {
+    const v = execFileSync('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return v === 'yes' ? true : v === 'no' ? false : undefined;
+  } catch {
+    return undefined; // no systemd (a container, the simulator): nothing to say
+  }
+}
+
+/** the controller's HTTP Date header (RFC 9110 §6.6.1) on a plain request to the uplink URL */
+function serverDate(url: string, caFile?: string): Promise<number | undefined> {
+  const target = new URL(url.replace(/^ws/, 'http'));
+  const get = target.protocol === 'https:' ? https.get : http.get;
+  const ca = caFile ? fs.readFileSync(caFile) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = get(target, { timeout: 3000, ...(ca ? { ca } : {}) }, (res) => {
+      res.resume();
+      const d = res.headers.date ? Date.parse(res.headers.date) : Number.NaN;
+      resolve(Number.isFinite(d) ? d : undefined);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** writes + fsyncs of a journal-sized record to time (SD cards vary by 100x) */
+const FSYNCS = 20;
+
+export async function checkStorage(ctx: DoctorContext): Promise<CheckResult> {
+  const r = timer('storage');
+  const s = ctx.config.storage;
+  const file = path.join(s.dir, `.doctor-${process.pid}`);
+  const times: number[] = [];
+  try {
+    fs.mkdirSync(s.dir, { recursive: true });
+    const fd = fs.openSync(file, 'w');
+    try {
+      const record = Buffer.alloc(4096, 0x5a);
+      for (let i = 0; i < FSYNCS; i++) {
+        fs.writeSync(fd, record);
+        const t0 = performance.now();
+        fs.fsyncSync(fd);
+        times.push(performance.now() - t0);
+      }
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+    }
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const user = os.userInfo().username;
+    return r.fail(`storage.dir ${s.dir} is not writable (${err.code ?? err.message})`,
+      err.code === 'EACCES' || err.code === 'EPERM'
+        ? `let the service user write it: sudo chown ${user === 'root' ? 'hashflex' : user}: ${s.dir}`
+        : err.code === 'EROFS' ? 'the file system is read-only: put storage.dir on a writable partition'
+          : `storage.dir must name a directory the agent can create and write`);
+  }
+  times.sort((a, b) => a - b);
+  const q = (p: number) => Math.round(times[Math.min(times.length - 1, Math.floor(p * times.length))] * 100) / 100;
+  const freeMb = freeSpaceMb(s.dir);
+  const data = { dir: s.dir, fsync_ms: { median: q(0.5), p99: q(0.99), max: q(1) }, free_mb: freeMb };
+  if (freeMb !== undefined && freeMb < s.journal_max_mb) {
+    return r.fail(`${s.dir}: ${freeMb} MB free, less than storage.journal_max_mb (${s.journal_max_mb})`,
+      'free space there, or lower storage.journal_max_mb', data);
+  }
+  const slow = q(0.99) > 100 ? ' (slow card: keep journal_sync async, consider journal_checkpoint worker)' : '';
+  return r.pass(`${s.dir} writable; fsync median ${q(0.5)} ms, p99 ${q(0.99)} ms over ${FSYNCS}; ${freeMb ?? '?'} MB free${slow}`, data);
+}
+
+function freeSpaceMb(dir: string): number | undefined {
+  try {
+    const st = fs.statfsSync(dir);
+    return Math.floor((st.bavail * st.bsize) / 2 ** 20);
+  } catch {
+    return undefined;
+  }
+}
