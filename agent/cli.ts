@@ -8,8 +8,8 @@ import { isHashflexError } from './errors';
  */
 const USAGE = `usage:
   hashflex run -c FILE                      run the agent with a config file (YAML or JSON)
-  hashflex sim [--scenario NAME|FILE] [--boards N] [--speed X] [--duration S] [--report FILE]
-                                            simulated site + the real agent, end to end
+  hashflex sim [--scenario NAME|FILE] [--boards N] [--speed X|max] [--duration S] [--report FILE]
+               [--seed N] [--poll-ms N]     simulated site + the real agent, end to end
   hashflex sim --hardware-only --out DIR    only the simulated hardware; writes DIR/sim.json and DIR/agent.yaml
   hashflex doctor -c FILE [--json]          commissioning checks; exit 0 only if all pass
   hashflex config check FILE                validate a config; one line per problem

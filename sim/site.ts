@@ -26,6 +26,8 @@ export interface SimSiteOptions {
   usePty?: boolean;
   /** plant update period (ms) */
   tickMs?: number;
+  /** telemetry frames the controller keeps per agent (default: the controller's, 100,000) */
+  controllerKeep?: number;
 }
 
 /** Pin plan of the simulated I/O board, as a technician would wire it. */
@@ -100,7 +102,7 @@ export class SimSite {
       thermistors: this.thermistors().map((t) => ({ id: t.id, pin: t.pin, boardId: t.board })),
     });
     this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1 });
-    if (this.opts.controller) this.controller = await startSimController({ token: this.opts.token });
+    if (this.opts.controller) this.controller = await startSimController({ token: this.opts.token, ...(this.opts.controllerKeep ? { keep: this.opts.controllerKeep } : {}) });
 
     const tickMs = this.opts.tickMs ?? 20;
     let last = Date.now();

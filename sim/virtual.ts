@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../agent/clock';
 import { newCounters, type BoardStatus, type FanStatus, type Hashboard, type IoBoard, type Meter } from '../agent/hardware';
-import { MODELS, wattsPerChip, type ChipModel } from '../drivers/hashboard/models';
+import { MODELS, wattsPerChip, type ChipModel, type ModelSpec } from '../drivers/hashboard/models';
 import type { Plant, SimBoard } from './plant';
 
 /**
@@ -11,21 +11,52 @@ import type { Plant, SimBoard } from './plant';
  * `hashflex sim --speed` and `hashflex bench surplus`. Over real wires, see sim/site.ts.
  */
 
+/** Switches a scenario flips on the stand-ins, as on the wire rig's sim devices. */
+export interface VirtualMeterFaults {
+  /** the meter stops answering (sim meter `faults.timeout`) */
+  timeout: boolean;
+}
+
 export class VirtualMeter extends EventEmitter implements Meter {
   readonly id = 'grid';
   readonly counters = newCounters();
+  readonly faults: VirtualMeterFaults = { timeout: false };
   private timer?: Timer;
-  constructor(private readonly plant: Plant, private readonly clock: Clock, private readonly pollMs: number) {
+  private lastAt: number;
+  private stale = false;
+  /**
+   * @param staleMs no answer for this long emits 'stale' once, as the real driver does
+   * @param refresh called before every reading, so the rig can set the plant to this instant
+   */
+  constructor(private readonly plant: Plant, private readonly clock: Clock, private readonly pollMs: number,
+    private readonly staleMs = Infinity, private readonly refresh?: (now: number) => void) {
     super();
+    this.lastAt = clock.now();
   }
 
   async start(): Promise<void> {
-    this.timer = this.clock.setInterval(() => {
-      this.counters.requests++;
-      this.counters.frames++;
-      const p = this.plant;
-      this.emit('sample', { at: this.clock.now(), hz: p.hz, kw: p.gridKw(), importKwh: p.importKwh, exportKwh: p.exportKwh });
-    }, this.pollMs);
+    this.lastAt = this.clock.now();
+    this.timer = this.clock.setInterval(() => this.poll(), this.pollMs);
+  }
+
+  private poll(): void {
+    const now = this.clock.now();
+    this.counters.requests++;
+    if (this.faults.timeout) {
+      this.counters.timeouts++;
+      this.emit('fault', new Error('meter: no reply (timeout)'));
+      if (!this.stale && now - this.lastAt >= this.staleMs) {
+        this.stale = true;
+        this.emit('stale');
+      }
+      return;
+    }
+    this.refresh?.(now);
+    this.counters.frames++;
+    this.lastAt = now;
+    this.stale = false;
+    const p = this.plant;
+    this.emit('sample', { at: now, hz: p.hz, kw: p.gridKw(), importKwh: p.importKwh, exportKwh: p.exportKwh });
   }
 
   async stop(): Promise<void> {
@@ -34,16 +65,29 @@ export class VirtualMeter extends EventEmitter implements Meter {
 }
 
 /** A chain that ramps like the real driver (6.25 MHz per 100 ms) and trips at once. */
+export interface VirtualBoardFaults {
+  /** noise before every reply (sim chain `faults.garbage`): counted as resyncs, replies still parse */
+  garbage: boolean;
+  /** the chain hears but never answers (sim chain `faults.silent`) */
+  silent: boolean;
+}
+
 export class VirtualBoard implements Hashboard {
   readonly minMhz: number;
   readonly maxMhz: number;
+  readonly faults: VirtualBoardFaults = { garbage: false, silent: false };
+  readonly counters = newCounters();
   private ramp?: Timer;
+  private poller?: Timer;
   private target = 0;
   /** callers of setFrequency waiting for the ramp: a trip or a newer target settles them */
   private waiters: (() => void)[] = [];
+  /** looked up once: control asks kwAt() thousands of times a second in virtual time */
+  private readonly spec: ModelSpec;
   constructor(private readonly b: SimBoard, private readonly model: ChipModel, private readonly clock: Clock) {
-    this.minMhz = MODELS[model].minMhz;
-    this.maxMhz = MODELS[model].defaultMhz;
+    this.spec = MODELS[model];
+    this.minMhz = this.spec.minMhz;
+    this.maxMhz = this.spec.defaultMhz;
   }
 
   get id(): string {
@@ -51,12 +95,24 @@ export class VirtualBoard implements Hashboard {
   }
 
   async start(): Promise<void> {
+    // the real driver polls health about once a second (boards[].poll_ms): that is where faults show
+    this.poller ??= this.clock.setInterval(() => this.poll(), 1000);
     if (!this.b.enabled) throw new Error(`${this.b.id}: no answer (board unpowered)`);
+    if (this.faults.silent) throw new Error(`${this.b.id}: unresponsive (no reply from the chain)`);
     this.b.active = false;
     this.b.mhz = this.minMhz;
   }
 
+  private poll(): void {
+    if (!this.b.enabled) return;
+    this.counters.requests++;
+    if (this.faults.silent) { this.counters.timeouts++; return; }
+    this.counters.frames++;
+    if (this.faults.garbage) { this.counters.resyncs++; this.counters.crcErrors++; }
+  }
+
   setFrequency(mhz: number): Promise<void> {
+    if (this.faults.silent && mhz > 0) return Promise.reject(new Error(`${this.b.id}: unresponsive (no reply from the chain)`));
     this.target = mhz;
     this.ramp?.cancel();
     const done = new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -88,26 +144,57 @@ export class VirtualBoard implements Hashboard {
   }
 
   kwAt(mhz: number): number {
-    return (this.b.chips * wattsPerChip(MODELS[this.model], mhz)) / 1000;
+    return (this.b.chips * wattsPerChip(this.spec, mhz)) / 1000;
   }
 
   status(): BoardStatus {
     const on = this.b.enabled && this.b.active;
-    return { id: this.id, on, mhz: on ? this.b.mhz : 0, kw: on ? this.kwAt(this.b.mhz) : 0, tempC: this.b.tempC, counters: newCounters() };
+    const fault = this.faults.silent && this.b.enabled ? 'unresponsive: no reply from the chain' : undefined;
+    return { id: this.id, on, mhz: on ? this.b.mhz : 0, kw: on ? this.kwAt(this.b.mhz) : 0, tempC: this.b.tempC, counters: { ...this.counters }, ...(fault ? { fault } : {}) };
   }
 
   async close(): Promise<void> {
     this.ramp?.cancel();
+    this.poller?.cancel();
   }
+}
+
+export interface VirtualIoFaults {
+  /** pull the cable: outputs float (enables low, fans full), the agent sees the board lost */
+  unplug(): void;
+  /** plug it back in: the board answers again and the agent reconfigures it */
+  replug(): void;
 }
 
 /** The I/O board: enable lines power plant boards, fan duty drives plant fans, relay is read on every tick. */
 export class VirtualIo extends EventEmitter implements IoBoard {
-  readonly connected = true;
+  readonly faults: VirtualIoFaults;
   private relay = false;
   private timer?: Timer;
-  constructor(private readonly plant: Plant, private readonly clock: Clock) {
+  private plugged = true;
+  /** @param relayPollMs how often the relay contact is looked at; 0 = only on poke() */
+  constructor(private readonly plant: Plant, private readonly clock: Clock, private readonly relayPollMs = 10) {
     super();
+    this.faults = {
+      unplug: () => {
+        if (!this.plugged) return;
+        this.plugged = false;
+        // as sim/firmata.ts: pull-downs hold the enable lines low; open PWM inputs run fans full
+        for (const b of this.plant.boards.values()) b.enabled = false;
+        for (const f of this.plant.fans.values()) f.duty = 1;
+        this.emit('fault', new Error('I/O board lost: port closed'));
+      },
+      replug: () => {
+        if (this.plugged) return;
+        this.plugged = true;
+        this.relay = this.plant.relayActive;
+        this.emit('ready');
+      },
+    };
+  }
+
+  get connected(): boolean {
+    return this.plugged;
   }
 
   get relayActive(): boolean {
@@ -116,21 +203,26 @@ export class VirtualIo extends EventEmitter implements IoBoard {
 
   async start(): Promise<void> {
     this.relay = this.plant.relayActive;
-    this.timer = this.clock.setInterval(() => {
-      if (this.plant.relayActive !== this.relay) {
-        this.relay = this.plant.relayActive;
-        this.emit('relay', this.relay);
-      }
-    }, 10);
+    if (this.relayPollMs > 0) this.timer = this.clock.setInterval(() => this.poke(), this.relayPollMs);
     this.emit('ready');
   }
 
+  /** look at the relay contact now (a rig that knows when it changes calls this at the edge) */
+  poke(): void {
+    if (this.plugged && this.plant.relayActive !== this.relay) {
+      this.relay = this.plant.relayActive;
+      this.emit('relay', this.relay);
+    }
+  }
+
   setEnable(boardId: string, on: boolean): void {
+    if (!this.plugged) return;
     const b = this.plant.boards.get(boardId);
     if (b) b.enabled = on;
   }
 
   setFanDuty(fanId: string, duty: number): void {
+    if (!this.plugged) return;
     const f = this.plant.fans.get(fanId);
     if (f) f.duty = duty;
   }
