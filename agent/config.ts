@@ -238,7 +238,13 @@ export function loadConfig(file: string): Config {
   if (doc.errors.length) {
     throw new ConfigError(doc.errors.map((e) => `(yaml) line ${e.linePos?.[0].line ?? '?'} column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`));
   }
-  return validateConfig(doc.toJS(), path.resolve(file));
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }); // bounded: a "billion laughs" file is refused, not expanded
+  } catch (e) {
+    throw new ConfigError([`(yaml): ${(e as Error).message.split('\n')[0]}`]);
+  }
+  return validateConfig(data, path.resolve(file));
 }
 
 export class ConfigError extends HashflexError {
