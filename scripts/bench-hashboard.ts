@@ -13,8 +13,12 @@ import { CMD_INACTIVE, GROUP_ALL, TYPE_CMD, type Command } from '../drivers/hash
 import { simBoard, startSimChain, type SimChain } from '../sim/hashboard';
 import type { SimBoard } from '../sim/plant';
 import { hasSocat, openWire, type SimWire } from '../sim/wire';
+import { stats, type Stats } from './bench/stats';
 
-export interface LatencyStats { p50: number; p99: number; max: number; mean: number }
+export { stats };
+
+/** order statistics in ms, shared by every bench (scripts/bench/stats.ts) */
+export type LatencyStats = Stats;
 export interface HashboardBenchResult extends LatencyStats {
   what: string;
   boards: number;
@@ -25,12 +29,6 @@ export interface HashboardBenchResult extends LatencyStats {
   handed: LatencyStats;
 }
 
-export function stats(xs: number[]): LatencyStats {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { p50: r(q(0.5)), p99: r(q(0.99)), max: r(s[s.length - 1]), mean: r(s.reduce((a, b) => a + b, 0) / s.length) };
-}
 
 const INACTIVE = TYPE_CMD | GROUP_ALL | CMD_INACTIVE;
 

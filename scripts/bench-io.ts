@@ -17,8 +17,12 @@ import type { HostMessage } from '../sim/firmata-codec';
 import { startSimFirmata } from '../sim/firmata';
 import { Plant } from '../sim/plant';
 import { openWire } from '../sim/wire';
+import { stats, type Stats } from './bench/stats';
 
-export interface LatencyStats { n: number; p50: number; p99: number; max: number }
+export { stats };
+
+/** order statistics in ms, shared by every bench (scripts/bench/stats.ts) */
+export type LatencyStats = Stats;
 export interface IoBenchResult {
   boards: number;
   transport: 'pty' | 'tcp';
@@ -28,12 +32,6 @@ export interface IoBenchResult {
   relayToBoard: LatencyStats;
 }
 
-export function stats(xs: number[]): LatencyStats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { n: s.length, p50: r(at(0.5)), p99: r(at(0.99)), max: r(s[s.length - 1] ?? NaN) };
-}
 
 const ENABLE_PINS = [2, 3, 4, 5, 6, 8, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
 

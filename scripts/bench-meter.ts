@@ -18,8 +18,10 @@ import { BusRegistry, createMeter, type BusSpec } from '../drivers/meter';
 import { startSimMeter } from '../sim/meter';
 import { Plant } from '../sim/plant';
 import { openWire } from '../sim/wire';
+import { stats, type Stats } from './bench/stats';
 
-export interface PollStats { n: number; p50: number; p99: number; max: number }
+/** order statistics in ms, shared by every bench (scripts/bench/stats.ts) */
+export type PollStats = Stats;
 export interface MeterBenchResult {
   /** one 20-register fast-block read, request -> decoded reply (ms) */
   tcp: PollStats;
@@ -31,12 +33,6 @@ export interface MeterBenchResult {
   tcpAt50: PollStats & { perSecond: number };
 }
 
-function stats(xs: number[]): PollStats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
-  const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { n: s.length, p50: r(at(0.5)), p99: r(at(0.99)), max: r(s[s.length - 1] ?? NaN) };
-}
 
 async function readLoop(spec: BusSpec, unit: number, n: number): Promise<PollStats> {
   const buses = new BusRegistry();

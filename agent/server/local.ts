@@ -74,7 +74,7 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
 
   const server = http.createServer((req, res) => {
     void route(req, res).catch((e) => {
-      log.error({ err: e, path: req.url }, 'local server handler failed');
+      log.error({ err: e, path: req.url?.split('?')[0] }, 'local server handler failed'); // the query may hold ?token=
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: 'internal error' }));
     });

@@ -1,49 +1,62 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import WebSocket from 'ws';
 import { type Clock, type Timer, realClock } from '../clock';
+import { ErrorCode, HashflexError } from '../errors';
 import { logger } from '../log';
 import type { Journal } from './journal';
+import { type MqttOptions, isMqttUrl, mqttTransport } from './mqtt-transport';
 import {
   type AckFrame, type Command, type EventBody, type HelloFrame, type TelemetryBody,
   PROTOCOL_VERSION, ackFrame, parseCommand,
 } from './protocol';
+import type { Link, LinkHandler, Scope, Transport } from './transport';
+import { wsTransport } from './ws-transport';
 
 /**
- * The agent's WebSocket link to the site controller (protocol v1, DESIGN.md §4).
+ * The agent's link to the site controller (protocol v1, DESIGN.md §4). This class is the
+ * protocol, once; the pipe under it is a Transport picked by the url's scheme: WebSocket
+ * (ws://, wss://, ws-transport.ts) or MQTT 5 on a broker (mqtt://, mqtts://, mqtt+ws://,
+ * mqtt+wss://, mqtt-transport.ts).
  *
  * Reports go journal-first: telemetry()/event() store the frame and it is sent once the journal
  * says it is on disk (at once in 'full' mode, after the background fsync in 'async' mode). On every (re)connect the uplink says hello and
- * resends everything the journal still holds, in seq order, in batches paced by the socket's
- * write callbacks so a 10,000-frame backlog never sits in memory at once. Live frames queue
- * behind the backlog, so the controller sees seq strictly in order.
+ * resends everything the journal still holds, in seq order, in batches paced by the transport's
+ * send callbacks so a 10,000-frame backlog never sits in memory at once. Live frames queue
+ * behind the backlog, so the controller sees seq strictly in order. Frames leave the journal
+ * only on the controller's `received`, on both transports (an MQTT broker's PUBACK only says the
+ * broker has the frame, not that the controller stored it).
  *
  * Commands: valid ones are emitted as 'command' (the agent acts, then calls ack()); anything
  * malformed, unknown or out of range is answered here with ack ok:false and never emitted.
- * Oversized frames close the socket (ws maxPayload, code 1009); a flood of commands is dropped
- * beyond a token bucket and, if it goes on, the connection is cut (1008) and retried with
- * backoff. `curtail` is never dropped: it is the safe direction, and losing a trip behind a
- * flood would be worse than honouring a repeated one.
+ * Oversized frames close the connection (WebSocket 1009; MQTT: the broker is told our
+ * maximumPacketSize and drops them); a flood of commands is dropped beyond a token bucket and,
+ * if it goes on, the connection is cut (1008) and retried with backoff. `curtail` is never
+ * dropped: it is the safe direction, and losing a trip behind a flood would be worse than
+ * honouring a repeated one.
  *
  * Events: 'connected' (), 'disconnected' ({ code, reason }), 'command' (Command),
- * 'auth_failed' (httpStatus), 'rejected' ({ id, error }), and 'telemetry' / 'event' (the frame
+ * 'auth_failed' (status), 'rejected' ({ id, error }), and 'telemetry' / 'event' (the frame
  * object, after it was journaled) for local consumers such as the status server.
  */
 
 export interface UplinkOptions {
+  /** ws://, wss://, mqtt://, mqtts://, mqtt+ws://, mqtt+wss:// */
   url: string;
+  /** WebSocket: bearer token. MQTT: the broker password unless mqtt.password is given */
   token?: string;
-  /** PEM file of the CA that signed the controller's certificate, for wss:// with a private CA */
+  /** PEM file of the CA that signed the controller's (or broker's) certificate */
   caFile?: string;
   agentId: string;
   version: string;
   bootId: string;
   journal: Journal;
+  /** required for MQTT urls: site, credentials, client id, topic prefix */
+  mqtt?: MqttOptions;
   /** reconnect backoff: first delay and ceiling (ms). Defaults 500 and 30,000 */
   backoff?: { minMs?: number; maxMs?: number };
   /** largest frame accepted from the controller (bytes). Default 64 KiB; commands are < 200 B */
   maxPayload?: number;
-  /** keepalive ping period (ms); a missing pong by the next period drops the link. Default 15,000 */
+  /** keepalive period (ms); WebSocket ping, MQTT keepalive (rounded up to seconds). Default 15,000 */
   pingMs?: number;
   /** commands per second allowed (burst = 5 s worth); drops beyond, cut after `cutAfter` drops */
   commandRate?: number;
@@ -74,6 +87,21 @@ const BATCH = 256;
 const STABLE_MS = 10_000;
 const MAX_PENDING_ACKS = 64;
 
+/** the transport for opts.url; throws ConfigInvalid for an unknown scheme or missing MQTT site */
+export function transportFor(opts: UplinkOptions, ca: Buffer | undefined, clock: Clock): Transport {
+  if (/^wss?:\/\//i.test(opts.url)) {
+    return wsTransport({ url: opts.url, token: opts.token, ca, maxPayload: opts.maxPayload, pingMs: opts.pingMs }, clock);
+  }
+  if (isMqttUrl(opts.url)) {
+    if (!opts.mqtt) throw new HashflexError('uplink.site is required for an MQTT uplink url', ErrorCode.ConfigInvalid);
+    return mqttTransport({
+      ...opts.mqtt, url: opts.url, ca, agentId: opts.agentId, bootId: opts.bootId, version: opts.version,
+      password: opts.mqtt.password ?? opts.token, maxPayload: opts.maxPayload, pingMs: opts.pingMs,
+    });
+  }
+  throw new HashflexError(`uplink.url: unsupported scheme in ${opts.url}`, ErrorCode.ConfigInvalid);
+}
+
 export class Uplink extends EventEmitter {
   readonly stats: UplinkStats = {
     connects: 0, disconnects: 0, authFailures: 0, sent: 0, commands: 0, rejected: 0,
@@ -81,18 +109,16 @@ export class Uplink extends EventEmitter {
   };
   private readonly log = logger('uplink');
   private readonly journal: Journal;
-  private readonly ca?: Buffer;
-  private ws?: WebSocket;
+  private readonly transport: Transport;
+  private link?: Link;
   private isOpen = false;
   private stopped = true;
-  /** highest seq handed to the socket on this connection */
+  /** highest seq handed to the transport on this connection */
   private cursor = 0;
   private batchInFlight = false;
   private attempt = 0;
   private retryTimer?: Timer;
   private stableTimer?: Timer;
-  private pingTimer?: Timer;
-  private awaitingPong = false;
   private pendingAcks: AckFrame[] = [];
   private receivedUpTo = 0;
   private ackScheduled = false;
@@ -100,11 +126,13 @@ export class Uplink extends EventEmitter {
   private tokensAt: number;
   private droppedOnThisLink = 0;
 
-  constructor(private readonly opts: UplinkOptions, private readonly clock: Clock = realClock) {
+  /** `transport` overrides the one picked by the url's scheme (tests, other pipes) */
+  constructor(private readonly opts: UplinkOptions, private readonly clock: Clock = realClock, transport?: Transport) {
     super();
     this.journal = opts.journal;
     // read once at construction: a missing CA file is a config error, found before any connect
-    if (opts.caFile) this.ca = fs.readFileSync(opts.caFile);
+    const ca = opts.caFile ? fs.readFileSync(opts.caFile) : undefined;
+    this.transport = transport ?? transportFor(opts, ca, clock);
     this.tokens = this.burst;
     this.tokensAt = clock.monotonic();
   }
@@ -127,20 +155,12 @@ export class Uplink extends EventEmitter {
     this.stopped = true;
     this.journal.off('durable', this.onDurable);
     this.retryTimer?.cancel();
-    this.clearLinkTimers();
-    const ws = this.ws;
-    this.ws = undefined;
+    this.stableTimer?.cancel();
+    const link = this.link;
+    this.link = undefined;
     this.isOpen = false;
     this.batchInFlight = false;
-    if (!ws || ws.readyState === WebSocket.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      ws.once('close', () => resolve());
-      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-      else ws.close(1001, 'agent stopping');
-      // shutdown guard only (not control logic): a peer that never completes the closing
-      // handshake must not hold the agent's exit, so this uses the real timer on purpose
-      setTimeout(() => ws.terminate(), 1000).unref();
-    });
+    await link?.close();
   }
 
   /** journal a telemetry frame, then send it if connected; returns its seq (-1 if the journal failed) */
@@ -156,7 +176,7 @@ export class Uplink extends EventEmitter {
   /** answer a command; kept briefly in memory if the link is down, sent after the next hello */
   ack(id: string, ok: boolean, error?: string): void {
     const frame = ackFrame(id, ok, error);
-    if (this.isOpen && this.ws) this.ws.send(JSON.stringify(frame));
+    if (this.isOpen && this.link) this.link.send('ack', JSON.stringify(frame));
     else {
       this.pendingAcks.push(frame);
       if (this.pendingAcks.length > MAX_PENDING_ACKS) this.pendingAcks.shift();
@@ -183,8 +203,8 @@ export class Uplink extends EventEmitter {
       this.log.error({ err: e }, 'journal append failed');
       return -1;
     }
-    if (this.isOpen && this.ws && !this.batchInFlight && this.cursor === row.seq - 1 && row.seq <= this.journal.durableSeq) {
-      this.ws.send(row.text);
+    if (this.isOpen && this.link && !this.batchInFlight && this.cursor === row.seq - 1 && row.seq <= this.journal.durableSeq) {
+      this.link.send(kind, row.text);
       this.cursor = row.seq;
       this.stats.sent++;
     } else this.pump();
@@ -198,16 +218,18 @@ export class Uplink extends EventEmitter {
     return row.seq;
   }
 
-  /** send the next batch from the journal; the last frame's write callback sends the next one */
+  /** send the next batch from the journal; the last frame's send callback sends the next one */
   private pump(): void {
-    const ws = this.ws;
-    if (!this.isOpen || !ws || this.batchInFlight) return;
+    const link = this.link;
+    if (!this.isOpen || !link || this.batchInFlight) return;
     const rows = this.journal.after(this.cursor, BATCH);
     if (rows.length === 0) return;
     this.batchInFlight = true;
-    for (let i = 0; i < rows.length - 1; i++) ws.send(rows[i].text);
-    ws.send(rows[rows.length - 1].text, (err) => {
-      if (ws !== this.ws) return;
+    const kindOf = (text: string): 'telemetry' | 'event' => (text.startsWith('{"type":"event"') ? 'event' : 'telemetry');
+    for (let i = 0; i < rows.length - 1; i++) link.send(kindOf(rows[i].text), rows[i].text);
+    const last = rows[rows.length - 1].text;
+    link.send(kindOf(last), last, (err) => {
+      if (link !== this.link) return;
       this.batchInFlight = false;
       if (!err) this.pump();
     });
@@ -217,38 +239,43 @@ export class Uplink extends EventEmitter {
 
   private connect(): void {
     if (this.stopped) return;
-    const headers: Record<string, string> = {};
-    if (this.opts.token) headers.Authorization = `Bearer ${this.opts.token}`;
-    const ws = new WebSocket(this.opts.url, {
-      headers,
-      ca: this.ca,
-      maxPayload: this.opts.maxPayload ?? 64 * 1024,
-      handshakeTimeout: 10_000,
-      perMessageDeflate: false,
-    });
-    this.ws = ws;
-    ws.on('open', () => this.onOpen(ws));
-    ws.on('message', (data, isBinary) => {
-      if (ws === this.ws) this.onMessage(data as Buffer, isBinary);
-    });
-    ws.on('pong', () => { this.awaitingPong = false; this.stats.pongs++; });
-    ws.on('error', (e: Error & { code?: string }) => {
-      this.stats.lastError = e.message;
-      const m = /Unexpected server response: (\d+)/.exec(e.message);
-      if (m && (m[1] === '401' || m[1] === '403')) {
+    let link: Link | undefined;
+    const mine = (): boolean => link !== undefined && link === this.link;
+    const handler: LinkHandler = {
+      open: () => { if (mine()) this.onOpen(); },
+      message: (text, scope) => { if (mine()) this.onMessage(text, scope); },
+      close: (code, reason) => { if (mine()) this.onClose(code, reason); },
+      authFailed: (status) => {
         this.stats.authFailures++;
-        this.log.error({ status: Number(m[1]) }, 'controller refused our token');
-        this.emit('auth_failed', Number(m[1]));
-      } else if (e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.stats.lastError = `refused with ${status}`;
+        this.log.error({ status }, 'controller refused our credentials');
+        this.emit('auth_failed', status);
+      },
+      oversized: () => {
         this.stats.oversized++;
         this.log.warn('oversized frame from controller: connection closed');
-      } else this.log.debug({ err: e.message }, 'uplink error');
-    });
-    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+      },
+      ping: () => { this.stats.pings++; },
+      pong: () => { this.stats.pongs++; },
+      error: (message) => {
+        this.stats.lastError = message;
+        this.log.debug({ err: message }, 'uplink error');
+      },
+    };
+    try {
+      link = this.transport(handler);
+    } catch (e) {
+      // a transport that cannot even start (bad url) is retried like a refused connection
+      handler.error((e as Error).message);
+      this.scheduleReconnect();
+      return;
+    }
+    this.link = link;
   }
 
-  private onOpen(ws: WebSocket): void {
-    if (ws !== this.ws) return;
+  private onOpen(): void {
+    const link = this.link;
+    if (!link) return;
     this.isOpen = true;
     this.stats.connects++;
     this.cursor = 0;
@@ -257,32 +284,21 @@ export class Uplink extends EventEmitter {
     const hello: HelloFrame = {
       type: 'hello', v: PROTOCOL_VERSION, agent: this.opts.agentId, version: this.opts.version, boot: this.opts.bootId,
     };
-    ws.send(JSON.stringify(hello));
-    for (const a of this.pendingAcks.splice(0)) ws.send(JSON.stringify(a));
+    link.send('hello', JSON.stringify(hello));
+    for (const a of this.pendingAcks.splice(0)) link.send('ack', JSON.stringify(a));
     this.stableTimer = this.clock.setTimeout(() => { this.attempt = 0; }, STABLE_MS);
-    this.awaitingPong = false;
-    this.pingTimer = this.clock.setInterval(() => {
-      if (this.awaitingPong) {
-        this.log.warn('no pong from controller: dropping the link');
-        ws.terminate();
-        return;
-      }
-      this.awaitingPong = true;
-      this.stats.pings++;
-      ws.ping();
-    }, this.opts.pingMs ?? 15_000);
     this.log.info({ url: this.opts.url, backlog: this.journal.stats().frames }, 'uplink connected');
     this.emit('connected');
     this.pump();
   }
 
-  private onClose(ws: WebSocket, code: number, reason: string): void {
-    if (ws !== this.ws) return;
+  private onClose(code: number, reason: string): void {
     const wasOpen = this.isOpen;
     this.isOpen = false;
-    this.ws = undefined;
+    this.link = undefined;
     this.batchInFlight = false;
-    this.clearLinkTimers();
+    this.stableTimer?.cancel();
+    this.stableTimer = undefined;
     if (wasOpen) {
       this.stats.disconnects++;
       this.log.warn({ code, reason }, 'uplink disconnected');
@@ -303,17 +319,15 @@ export class Uplink extends EventEmitter {
     this.retryTimer = this.clock.setTimeout(() => this.connect(), delay);
   }
 
-  private clearLinkTimers(): void {
-    this.stableTimer?.cancel();
-    this.pingTimer?.cancel();
-    this.stableTimer = this.pingTimer = undefined;
-  }
-
-  private onMessage(data: Buffer, isBinary: boolean): void {
-    const parsed = isBinary ? { ok: false as const, error: 'binary frames are not part of protocol v1' } : parseCommand(data.toString('utf8'));
+  private onMessage(text: string | undefined, scope: Scope): void {
+    let parsed = text === undefined ? { ok: false as const, error: 'binary frames are not part of protocol v1' } : parseCommand(text);
     if (parsed.ok && parsed.cmd.type === 'received') {
-      this.onReceived(parsed.cmd.seq);
-      return;
+      // seq is per agent: a `received` on a topic every agent of the site reads is a mistake
+      if (scope === 'agent') {
+        this.onReceived(parsed.cmd.seq);
+        return;
+      }
+      parsed = { ok: false, error: 'received is not accepted on the site-wide topic' };
     }
     const isCurtail = parsed.ok && parsed.cmd.type === 'command' && parsed.cmd.action === 'curtail';
     if (!isCurtail && !this.takeToken()) {
@@ -321,7 +335,7 @@ export class Uplink extends EventEmitter {
       if (++this.droppedOnThisLink >= (this.opts.cutAfter ?? 200)) {
         this.stats.floodCuts++;
         this.log.warn({ dropped: this.droppedOnThisLink }, 'command flood from controller: cutting the link');
-        this.ws?.close(1008, 'flood');
+        this.link?.cut(1008, 'flood');
         this.droppedOnThisLink = 0;
       }
       return;
@@ -342,7 +356,7 @@ export class Uplink extends EventEmitter {
     try {
       this.emit('command', cmd);
     } catch (e) {
-      // a throwing handler must not take the socket (or the process) down with it
+      // a throwing handler must not take the connection (or the process) down with it
       this.log.error({ err: e, id: cmd.id }, 'command handler threw');
       this.ack(cmd.id, false, `agent error: ${(e as Error).message}`);
     }

@@ -2,10 +2,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { type Clock, realClock } from '../clock';
 import { ErrorCode, HashflexError } from '../errors';
-import { Uplink } from './client';
+import { Uplink, type UplinkOptions } from './client';
+import type { MqttOptions } from './mqtt-transport';
 import { DEFAULT_MAX_BYTES, Journal, type JournalSync } from './journal';
 
-export { Uplink, type UplinkOptions, type UplinkStats } from './client';
+export { Uplink, type UplinkOptions, type UplinkStats, transportFor } from './client';
+export { type MqttOptions, type MqttTopics, mqttTopics, isMqttUrl, brokerUrl } from './mqtt-transport';
+export type { Transport, Link, LinkHandler, OutKind, Scope } from './transport';
 export { Journal, type JournalOptions, type JournalStats, type JournalSync } from './journal';
 export * from './protocol';
 
@@ -23,6 +26,28 @@ export interface UplinkConfig {
   ca_file?: string;
   backoff_min_ms?: number;
   backoff_max_ms?: number;
+  /** MQTT urls only: site id (topic level), broker user (default agent id), client id, topic prefix */
+  site?: string;
+  username?: string;
+  /** broker password; `token`/`token_file` serve when this is absent */
+  password?: string;
+  client_id?: string;
+  topic_prefix?: string;
+}
+
+/**
+ * The uplink for `opts.url`: WebSocket for ws:// and wss://, MQTT 5 for mqtt://, mqtts://,
+ * mqtt+ws:// and mqtt+wss:// (then `opts.mqtt.site` is required). Same class, same API and
+ * events either way; only the transport under the protocol differs.
+ */
+export function createUplink(opts: UplinkOptions, clock: Clock = realClock): Uplink {
+  return new Uplink(opts, clock);
+}
+
+/** the MQTT part of UplinkOptions from the config's uplink section (undefined for WebSocket) */
+export function mqttOptions(cfg: UplinkConfig): MqttOptions | undefined {
+  if (cfg.site === undefined) return undefined;
+  return { site: cfg.site, username: cfg.username, password: cfg.password, clientId: cfg.client_id, topicPrefix: cfg.topic_prefix };
 }
 
 export interface StorageConfig {
@@ -68,8 +93,9 @@ export function openUplink(cfg: UplinkFromConfig, clock: Clock = realClock): { u
     sync: cfg.storage.journal_sync,
     checkpoint: cfg.storage.journal_checkpoint,
   });
-  const uplink = new Uplink({
+  const uplink = createUplink({
     url: cfg.uplink.url,
+    mqtt: mqttOptions(cfg.uplink),
     token,
     caFile: cfg.uplink.ca_file,
     agentId: cfg.agentId,

@@ -61,7 +61,8 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
 
     /** `fire` starts the signal and returns how long after that the signal itself occurs (ms) */
     const cycle = async (source: string, fire: () => number | void, release: () => Promise<void>) => {
-      await waitFor(allOn, 20_000, `${source}: boards back on`);
+      // generous: a board that faulted while being power-cycled retries on its own backoff
+      await waitFor(allOn, 60_000, () => `${source}: boards back on (${enables.filter((b) => !(b.enabled && b.active && b.mhz > 100)).map((b) => `${b.id} ${b.enabled ? 'on' : 'off'}/${b.active ? 'active' : 'inactive'}/${b.mhz} MHz`).join(', ')})`);
       const before = trips.length;
       const t0 = performance.now();
       const signalAfter = fire() ?? 0;
@@ -108,11 +109,11 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
   }
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
   const end = performance.now() + timeoutMs;
   // a tight loop on setImmediate: the figure must not carry a polling interval
   while (!cond()) {
-    if (performance.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`bench: timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setImmediate(r));
   }
 }

@@ -1,0 +1,61 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+/**
+ * Reading another process's footprint from Linux's /proc, as `top` and `ps` do (proc(5)).
+ * Parsers are pure so tests can feed them fixed text.
+ */
+
+/** VmRSS and VmHWM (peak RSS) from /proc/PID/status, in MB. */
+export function parseStatus(text: string): { rssMb: number; hwmMb: number } {
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+/**
+ * utime + stime (fields 14 and 15 of /proc/PID/stat, in clock ticks). The command name (field 2)
+ * is in parentheses and may hold spaces, so fields are counted from the last ')'.
+ */
+export function parseStatTicks(text: string): number {
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state): field n is rest[n - 3]
+  return Number(rest[14 - 3]) + Number(rest[15 - 3]);
+}
+
+let ticks: number | undefined;
+/** USER_HZ, the unit of utime/stime: 100 on every common Linux build, asked of getconf anyway. */
+export function clockTicks(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  return ticks;
+}
+
+export interface ProcSample {
+  /** performance.now() of the sample (ms) */
+  at: number;
+  rssMb: number;
+  hwmMb: number;
+  /** CPU time used so far (s) */
+  cpuS: number;
+}
+
+/** One footprint sample of `pid`; undefined once the process is gone. */
+export function sampleProc(pid: number): ProcSample | undefined {
+  try {
+    const status = parseStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const cpuS = parseStatTicks(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')) / clockTicks();
+    return { at: performance.now(), ...status, cpuS };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU use between two samples, in % of one core. */
+export function cpuPercent(a: ProcSample, b: ProcSample): number {
+  return b.at > a.at ? (100 * (b.cpuS - a.cpuS) * 1000) / (b.at - a.at) : NaN;
+}
