@@ -1,4 +1,4 @@
-import { kwh, type CounterReading, type EnergySource, type LedgerEvent } from './record';
+import { kwh, type CounterReading, type EnergySource, type LedgerEvent, type RecordBody } from './record';
 
 /**
  * Energy accounting for one ledger interval, fed by meter samples and miner power (pure: no
@@ -24,20 +24,12 @@ export interface SampleInput {
   exportKwh?: number;
 }
 
-export interface IntervalTotals {
-  source: EnergySource;
-  import_kwh: number;
-  export_kwh: number;
-  counters: { start: CounterReading | null; end: CounterReading | null };
-  miner_kwh: number;
-  miner_grid_kwh: number;
-  miner_surplus_kwh: number;
-  surplus_kwh: number;
-  sampled: { samples: number; import_kwh: number; export_kwh: number; miner_grid_kwh: number };
-  unmeasured_s: number;
-  events: LedgerEvent[];
-  events_dropped: number;
-}
+/** the energy fields of one ledger record, as this book measured them (record.ts defines each) */
+export type IntervalTotals = Pick<
+  RecordBody,
+  | 'source' | 'import_kwh' | 'export_kwh' | 'counters' | 'miner_kwh' | 'miner_grid_kwh'
+  | 'miner_surplus_kwh' | 'surplus_kwh' | 'sampled' | 'unmeasured_s' | 'events'
+> & { events_dropped: number };
 
 type Reg = 'import' | 'export';
 const REGS: Reg[] = ['import', 'export'];
