@@ -2,6 +2,7 @@ import { VirtualClock } from './clock';
 import { validateConfig, type ConfigInput } from './config';
 import { Site, type TripRecord } from './site';
 import type { ControlEvent } from './control/types';
+import { EnergyTally } from '../sim/energy-tally';
 import { Plant } from '../sim/plant';
 import { simBoard } from '../sim/hashboard';
 import type { Scenario, ScenarioCommand, ScenarioFault } from '../sim/scenarios/types';
@@ -161,8 +162,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
   }
 
   const stepMs = o.stepMs ?? 100;
-  const r: LeapResult = { durationS: o.durationS, surplusKwh: 0, usedKwh: 0, minerKwh: 0, minerImportKwh: 0, switchings: 0, trips };
-  const wasOn = new Map(ids.map((id) => [id, false]));
+  const tally = new EnergyTally(plant);
   const wall0 = Date.now();
   let nextSecond = 0;
   for (let ms = 0; ms < o.durationS * 1000; ms += stepMs) {
@@ -172,18 +172,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     plant.tick(stepMs);
     // let the site's promise chains (board runners) run before the next step
     await new Promise((res) => setImmediate(res));
-    const h = stepMs / 3_600_000;
-    const surplus = Math.max(0, plant.generationKw - plant.baseLoadKw);
-    const miners = plant.minersKw();
-    r.surplusKwh += surplus * h;
-    r.minerKwh += miners * h;
-    r.usedKwh += Math.min(miners, surplus) * h;
-    r.minerImportKwh += Math.max(0, miners - surplus) * h;
-    for (const id of ids) {
-      const on = plant.boards.get(id)!.enabled;
-      if (on && !wasOn.get(id)) r.switchings++;
-      wasOn.set(id, on);
-    }
+    const miners = tally.step(stepMs);
     if (o.record) {
       const tS = (ms + stepMs) / 1000;
       const p = o.scenario.at(tS);
@@ -204,6 +193,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     }
   }
   await site.stop();
+  const r: LeapResult = { durationS: o.durationS, ...tally.totals(), trips };
   if (o.record) {
     recorder.flush();
     attributeFaults(faults, tripsSeen, control);

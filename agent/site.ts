@@ -5,7 +5,7 @@ import { realClock, type Clock, type Timer } from './clock';
 import type { Config } from './config';
 import { Controller } from './control/controller';
 import type { BoardModel, ControlEvent, TripSource } from './control/types';
-import type { Hashboard, IoBoard, Meter, MeterSample } from './hardware';
+import type { BoardStatus, Hashboard, IoBoard, Meter, MeterSample } from './hardware';
 import { logger } from './log';
 import { FAN_DEFAULTS, FanController, type FanCurveSettings } from './control/fans';
 import { round, type TelemetryBody } from './telemetry';
@@ -45,6 +45,28 @@ export function buildHardware(config: Config, clock: Clock): Hardware {
   return { meter, boards, io };
 }
 
+/** the PLL step control splits a power target in (MHz) */
+export const SPLIT_STEP_MHZ = 6.25;
+
+/** how long a board excluded for a driver fault stays out before control tries it again */
+export const BOARD_RETRY_MS = 30_000;
+
+interface BoardHealth {
+  /** the runner's last failed step, cleared by its next success */
+  runner?: string;
+  /** the driver's status().fault as last read */
+  driver?: string;
+  /** hashing since control last switched it on: only then does a driver fault count */
+  wasOn: boolean;
+  /** since when a driver fault has held the board out, and that fault */
+  driverSince?: number;
+  driverFault?: string;
+  /** the frequency control wants of the board now (0 = off) */
+  runnerTarget: () => number;
+  /** the fault control was last told of (undefined: none) */
+  told?: string;
+}
+
 export interface TripRecord {
   source: TripSource;
   latencyMs: number;
@@ -69,12 +91,17 @@ export class Site extends EventEmitter {
   private thermalTimer?: Timer;
   /** resolves when the current shed has every board off (commands ack after it) */
   private shedDone: Promise<void> = Promise.resolve();
+  /** per board: what its runner and its driver last said, and what control was told */
+  private readonly health = new Map<string, BoardHealth>();
+  /** the miners' kW read for the meter sample being handled (shared by control and the ledger) */
+  private minersMemo?: { at: number; kw: number };
 
   constructor(readonly config: Config, readonly hw: Hardware, readonly clock: Clock = realClock) {
     super();
     const models: BoardModel[] = hw.boards.map((b) => ({
-      // 12.5 MHz: two of the driver's ramp steps, fine enough to follow surplus closely
-      id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: 12.5, kwAt: (mhz) => b.kwAt(mhz),
+      // 6.25 MHz: the driver's own ramp step (about 29 W on a 110-chip BM1366 board); at
+      // 12.5 MHz the split left about half a point more of the surplus unused
+      id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: SPLIT_STEP_MHZ, kwAt: (mhz) => b.kwAt(mhz),
     }));
     const c = config.control;
     const uf = config.grid.underfrequency;
@@ -97,9 +124,11 @@ export class Site extends EventEmitter {
     this.fans = new FanController(curve);
     const enabled = new Set(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => b.id));
     this.runners = hw.boards.map((b) => new BoardRunner(b, hw.io, enabled.has(b.id), clock, log, (fault) => {
-      if (fault) this.controller.fault(`board:${b.id}`, fault);
-      else this.controller.unfault(`board:${b.id}`);
+      const h = this.health.get(b.id)!;
+      h.runner = fault;
+      this.judge(b.id);
     }));
+    for (const r of this.runners) this.health.set(r.board.id, { wasOn: false, runnerTarget: () => r.target });
   }
 
   async start(): Promise<void> {
@@ -120,10 +149,17 @@ export class Site extends EventEmitter {
       for (const r of this.runners) void r.shed();
       if (io.relayActive) this.controller.relay(true);
     }
-    meter.on('sample', (s: MeterSample) => {
+    // first in line: control (and its trip path) before any other listener, e.g. the ledger
+    meter.prependListener('sample', (s: MeterSample) => {
       this.lastSample = s;
       this.meterStale = false;
-      this.controller.sample(s.at, s.hz, s.kw, this.minersKw());
+      // one status sweep per sample: its kW is shared with every other listener of this sample
+      // (minersKw() below), and the boards' driver faults are looked at on the way
+      const kw = this.readBoards();
+      const at = this.clock.now();
+      this.minersMemo = { at, kw };
+      queueMicrotask(() => { if (this.minersMemo?.at === at) this.minersMemo = undefined; });
+      this.controller.sample(s.at, s.hz, s.kw, kw);
     });
     meter.on('stale', () => { this.meterStale = true; this.controller.meterStale(); });
     meter.on('fault', (e: Error) => log.debug({ err: e.message }, 'meter poll failed'));
@@ -139,10 +175,61 @@ export class Site extends EventEmitter {
     await this.shedDone;
   }
 
+  /** the miners' present power (kW); during a meter sample's dispatch, the value control got */
   minersKw(): number {
+    const m = this.minersMemo;
+    if (m && m.at === this.clock.now()) return m.kw;
     let kw = 0;
     for (const b of this.hw.boards) kw += b.status().kw;
     return kw;
+  }
+
+  /** every board's status once: their kW summed, and driver faults forwarded to control */
+  private readBoards(): number {
+    let kw = 0;
+    for (const b of this.hw.boards) {
+      const st = b.status();
+      kw += st.kw;
+      this.noteStatus(b.id, st);
+    }
+    return kw;
+  }
+
+  /**
+   * Driver-reported faults (status().fault, found while the driver polls the chain) reach control
+   * as `board:ID`, as the runner's failed steps do: the board gets no share, the others run on.
+   * A driver fault counts for a board that has been hashing since control last switched it on;
+   * bringing a board up is judged by its runner (start or ramp failing). Once excluded, the
+   * board is powered down, so its driver cannot show it healthy again: the fault is held for
+   * BOARD_RETRY_MS and then cleared, and control brings the board up again (after
+   * board_on_delay_ms when others run); if it still fails, that is a new fault.
+   */
+  private noteStatus(id: string, st: BoardStatus): void {
+    const h = this.health.get(id);
+    if (!h) return;
+    if (st.on && !st.fault) h.wasOn = true;
+    h.driver = st.fault;
+    this.judge(id);
+  }
+
+  private judge(id: string): void {
+    const h = this.health.get(id)!;
+    const now = this.clock.now();
+    if (h.runnerTarget() <= 0 && h.told === undefined) h.wasOn = false;
+    // a driver fault on a board that was hashing holds it out for BOARD_RETRY_MS
+    if (h.wasOn && h.driver && h.driverSince === undefined) { h.driverSince = now; h.driverFault = h.driver; }
+    if (h.driverSince !== undefined && now - h.driverSince >= BOARD_RETRY_MS) {
+      h.driverSince = undefined; // time to try it again: the runner judges the bring-up
+      h.driverFault = undefined;
+      h.wasOn = false;
+    }
+    const detail = h.runner ?? h.driverFault;
+    if (detail) {
+      if (h.told !== detail) { h.told = detail; this.controller.fault(`board:${id}`, detail); }
+    } else if (h.told !== undefined) {
+      h.told = undefined;
+      this.controller.unfault(`board:${id}`);
+    }
   }
 
   telemetry(): TelemetryBody {
@@ -199,8 +286,9 @@ export class Site extends EventEmitter {
     // thermistors on a board's heat sink reach control through that board's status
     for (const [id, t] of Object.entries(this.hw.io?.temperatures() ?? {})) if (!onBoard.has(id)) temps[id] = t;
     for (const b of this.hw.boards) {
-      const t = b.status().tempC;
-      if (Number.isFinite(t)) temps[b.id] = t;
+      const st = b.status();
+      this.noteStatus(b.id, st);
+      if (Number.isFinite(st.tempC)) temps[b.id] = st.tempC;
     }
     this.controller.temperatures(temps);
     const io = this.hw.io;

@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../clock';
 import { splitTarget } from './split';
+import { SurplusFollower } from './surplus';
 import { UnderfrequencyDetector } from './underfrequency';
 import type { BoardModel, ControlEvent, Mode, SiteState, TripSource } from './types';
 
@@ -31,6 +32,9 @@ export interface ControlOutputs {
   apply(targets: Map<string, number>): void;
   event(e: ControlEvent): void;
 }
+
+/** surplus mode raises the target only by more than this (kW): less re-splitting on noise */
+export const SURPLUS_BAND_KW = 0.02;
 
 export type CommandResult = { ok: true } | { ok: false; error: string };
 
@@ -65,6 +69,7 @@ export class Controller {
   private lastHeatAt?: number;
   /** since when control has wanted one more board on (board_on_delay_ms) */
   private addWantedSince?: number;
+  private readonly surplus: SurplusFollower;
 
   constructor(
     private readonly settings: ControlSettings,
@@ -74,6 +79,7 @@ export class Controller {
   ) {
     this.uf = new UnderfrequencyDetector({ tripHz: settings.tripHz, sustainMs: settings.sustainMs }, clock, () => this.trip('underfrequency'));
     for (const b of boards) this.targets.set(b.id, 0);
+    this.surplus = new SurplusFollower({ maxMarginKw: settings.marginKw });
   }
 
   get state(): SiteState {
@@ -243,8 +249,9 @@ export class Controller {
     let want: number;
     switch (s.mode) {
       case 'surplus':
-        // what the miners draw now, less what comes from the grid, less a safety margin
-        want = this.minersKw - gridKw - s.marginKw;
+        // what the miners draw now less what comes from the grid, less an adaptive margin
+        // (./surplus.ts: the surplus's recent scatter and fall, at most margin_kw)
+        want = this.surplus.update(at, this.minersKw - gridKw);
         break;
       case 'setpoint':
         want = s.setpointKw;
@@ -257,8 +264,10 @@ export class Controller {
         break;
     }
     want = Math.max(0, Math.min(want, s.maxKw, this.lease?.kw ?? Infinity));
-    // reduce at once; increase only when it is worth a step, so the site does not hunt
-    const band = Math.max(0.05, s.marginKw / 2);
+    // reduce at once; increase only when it is worth a step, so the site does not hunt. In
+    // surplus mode the follower already filters the up-path (a high sample cannot raise it) and
+    // the band widens to the surplus's scatter
+    const band = s.mode === 'surplus' ? Math.max(SURPLUS_BAND_KW, this.surplus.scatterKw) : Math.max(0.05, s.marginKw / 2);
     if (want < this.targetKw || want > this.targetKw + band) this.targetKw = want;
     this.reapply();
   }
@@ -283,16 +292,23 @@ export class Controller {
     const admitted = live.slice(0, this.admitted === Infinity ? live.length : this.admitted);
     const running = new Set([...this.targets].filter(([, f]) => f > 0).map(([id]) => id));
     // Shed at once, add slowly: one more board only where all could still run 30 % above their
-    // minimum (a gust then slows boards instead of switching one off) with a margin to spare,
-    // and only once the target has allowed it for board_on_delay_ms without a break.
+    // minimum (a gust then slows boards instead of switching one off) with the margin to spare
+    // (surplus mode: the follower's present margin), and only once the target has allowed it for
+    // board_on_delay_ms without a break — unless the boards running cannot draw the target even
+    // flat out: then the extra board is surplus left on the table, and switching it on cannot
+    // flap (it goes off again only when the target no longer covers every running board's minimum).
     const caps = this.thermalCaps();
-    let next = splitTarget(cap, admitted, caps, { on: running, addKw: this.settings.marginKw, headroom: 1.3 });
+    const addKw = this.settings.mode === 'surplus' ? this.surplus.marginKw : this.settings.marginKw;
+    let next = splitTarget(cap, admitted, caps, { on: running, addKw, headroom: 1.3 });
     const adds = [...next].some(([id, f]) => f > 0 && !running.has(id));
     const now = this.clock.now();
     if (!adds) this.addWantedSince = undefined;
     else if (running.size > 0 && this.admitted === Infinity) {
       this.addWantedSince ??= now;
-      if (now - this.addWantedSince < this.settings.boardOnDelayMs) next = splitTarget(cap, admitted, caps, { on: running, addKw: Infinity, headroom: 1 });
+      if (now - this.addWantedSince < this.settings.boardOnDelayMs) {
+        const held = splitTarget(cap, admitted, caps, { on: running, addKw: Infinity, headroom: 1 });
+        if (cap <= this.flatOutKw(admitted, running, caps)) next = held;
+      }
     }
     for (const b of this.boards) if (!next.has(b.id)) next.set(b.id, 0);
     let changed = false;
@@ -300,6 +316,13 @@ export class Controller {
     if (!changed) return;
     this.targets = next;
     this.out.apply(new Map(next));
+  }
+
+  /** what the running boards draw at their highest allowed frequency (kW) */
+  private flatOutKw(boards: BoardModel[], running: ReadonlySet<string>, caps: Map<string, number>): number {
+    let kw = 0;
+    for (const b of boards) if (running.has(b.id)) kw += b.kwAt(Math.min(b.maxMhz, caps.get(b.id) ?? b.maxMhz));
+    return kw;
   }
 
   /** boards above throttle_c lose frequency linearly until trip_c */

@@ -4,7 +4,9 @@ import { splitTarget } from '../../agent/control/split';
 import type { BoardModel } from '../../agent/control/types';
 import { runLeap } from '../../agent/leap';
 import { logger } from '../../agent/log';
+import { SPLIT_STEP_MHZ } from '../../agent/site';
 import { simBoard } from '../../sim/hashboard';
+import { EnergyTally, type EnergyTotals } from '../../sim/energy-tally';
 import { Plant } from '../../sim/plant';
 import { windSurplus24h } from '../../sim/scenarios/builtin';
 import type { Scenario } from '../../sim/scenarios/types';
@@ -78,7 +80,7 @@ export async function benchSurplus(o: SurplusBenchOptions = {}): Promise<Surplus
     scenario, durationS, boards, chips, stepMs,
     config: { control, meter: { tcp: '127.0.0.1:1', poll_ms: pollMs, stale_ms: Math.max(5000, pollMs * 5) } },
   });
-  out.push(figures('hashflex', `surplus mode, meter every ${pollMs} ms, margin ${o.marginKw ?? 0.2} kW`, leap, Date.now() - wall));
+  out.push(figures('hashflex', `surplus mode, meter every ${pollMs} ms, adaptive margin ≤ ${o.marginKw ?? 0.2} kW`, leap, Date.now() - wall));
   log(`hashflex: ${durationS} s in ${Date.now() - wall} ms`);
 
   for (const make of [(m: BoardModel[]) => openemsPolicy(MAX_KW), (m: BoardModel[]) => evccPolicy(MAX_KW, minimumKw(m))]) {
@@ -90,13 +92,7 @@ export async function benchSurplus(o: SurplusBenchOptions = {}): Promise<Surplus
   return { scenario: scenario.name, durationS, boards, chips, stepMs, hashflexPollMs: pollMs, policies: out };
 }
 
-interface Energy {
-  surplusKwh: number;
-  usedKwh: number;
-  minerKwh: number;
-  minerImportKwh: number;
-  switchings: number;
-}
+type Energy = EnergyTotals;
 
 function figures(policy: string, about: string, e: Energy, wallMs: number): SurplusFigures {
   return {
@@ -140,8 +136,8 @@ export async function runPolicy(
   apply(0);
   const io = new VirtualIo(plant, clock);
   const hw = ids.map((id) => new VirtualBoard(plant.boards.get(id)!, 'bm1366', clock));
-  // the same board models the agent's Site builds (agent/site.ts): 12.5 MHz split steps
-  const models: BoardModel[] = hw.map((b) => ({ id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: 12.5, kwAt: (f) => b.kwAt(f) }));
+  // the same board models the agent's Site builds (agent/site.ts): same split step
+  const models: BoardModel[] = hw.map((b) => ({ id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: SPLIT_STEP_MHZ, kwAt: (f) => b.kwAt(f) }));
   const policy = make(models);
   const quiet = logger('bench');
   const runners = hw.map((b) => new BoardRunner(b, io, true, clock, quiet, () => {}));
@@ -155,28 +151,16 @@ export async function runPolicy(
   });
   await meter.start();
 
-  const e: Energy = { surplusKwh: 0, usedKwh: 0, minerKwh: 0, minerImportKwh: 0, switchings: 0 };
-  const wasOn = new Map(ids.map((id) => [id, false]));
+  const tally = new EnergyTally(plant);
   for (let ms = 0; ms < o.durationS * 1000; ms += o.stepMs) {
     apply(ms / 1000);
     clock.advance(o.stepMs);
     plant.tick(o.stepMs);
     await new Promise((res) => setImmediate(res));
-    const h = o.stepMs / 3_600_000;
-    const surplus = Math.max(0, plant.generationKw - plant.baseLoadKw);
-    const miners = plant.minersKw();
-    e.surplusKwh += surplus * h;
-    e.minerKwh += miners * h;
-    e.usedKwh += Math.min(miners, surplus) * h;
-    e.minerImportKwh += Math.max(0, miners - surplus) * h;
-    for (const id of ids) {
-      const on = plant.boards.get(id)!.enabled;
-      if (on && !wasOn.get(id)) e.switchings++;
-      wasOn.set(id, on);
-    }
+    tally.step(o.stepMs);
   }
   await meter.stop();
   await io.close();
   for (const b of hw) await b.close();
-  return { ...e, name: policy.name, about: policy.about };
+  return { ...tally.totals(), name: policy.name, about: policy.about };
 }

@@ -13,9 +13,9 @@ export const defaultSettings: ControlSettings = {
 };
 
 /** A controller on a virtual clock that records everything it decides. */
-export function rig(settings: Partial<ControlSettings> = {}, boards = 4) {
+export function rig(settings: Partial<ControlSettings> = {}, boards = 4, board: (id: string) => BoardModel = linearBoard) {
   const clock = new VirtualClock();
-  const models = Array.from({ length: boards }, (_, i) => linearBoard(`hb${i}`));
+  const models = Array.from({ length: boards }, (_, i) => board(`hb${i}`));
   const sheds: { source: TripSource; at: number }[] = [];
   const applied: Map<string, number>[] = [];
   const events: ControlEvent[] = [];
