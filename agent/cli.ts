@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, configWarnings, loadConfig } from './config';
 import { isHashflexError } from './errors';
 
 /**
@@ -76,6 +76,8 @@ function configCommand(argv: string[]): number {
   if (!file) throw new UsageError('config check needs a FILE');
   try {
     const c = loadConfig(file);
+    // warnings do not make a valid config fail: stderr, exit 0
+    for (const w of configWarnings(c)) process.stderr.write(`warning: ${w}\n`);
     process.stdout.write(`${file}: ok (agent ${c.agent.id}, ${c.boards.length} board${c.boards.length === 1 ? '' : 's'}, mode ${c.control.mode})\n`);
     return 0;
   } catch (e) {

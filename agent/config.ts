@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { ErrorCode, HashflexError } from './errors';
 import { hashboardRangeProblems, hashboardTuning } from '../drivers/hashboard/config';
 import { ledgerSchema } from './ledger/config';
+import { tokenFilePermissionWarnings } from './security';
+import { isMqttUrl } from './uplink/mqtt-transport';
 
 /**
  * The config file (YAML; JSON is valid YAML), validated once at start-up. Every problem is
@@ -120,10 +122,44 @@ const control = z.object({
   heat: z.object({ target_c: z.number().min(0).max(120).default(60), sensor: id.optional() }).strict().default({}),
 }).strict().default({});
 
+/**
+ * The controller link: WebSocket (ws://, wss://) or MQTT 5 on a broker (mqtt://, mqtts://,
+ * mqtt+ws://, mqtt+wss://). The scheme alone picks the transport (agent/uplink/client.ts).
+ */
+const UPLINK_SCHEMES = /^(wss?|mqtts?|mqtt\+wss?):\/\/[^\s]+$/;
+const uplinkUrl = z.string()
+  .regex(UPLINK_SCHEMES, 'expected ws://, wss://, mqtt://, mqtts://, mqtt+ws:// or mqtt+wss:// and HOST[:PORT][/PATH]')
+  .superRefine((s, ctx) => {
+    if (!UPLINK_SCHEMES.test(s)) return; // reported above
+    let u: URL;
+    try {
+      u = new URL(s.replace(/^mqtt\+/, ''));
+    } catch {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'not a valid url' });
+      return;
+    }
+    if (!u.hostname) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'the url needs a host' });
+    // the url is logged (connect, start): a password in it would end up in the log
+    if (u.username || u.password) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must not carry credentials: use uplink.username and uplink.token or token_file' });
+  });
+/** an MQTT topic level: what mqtt-transport.ts accepts for the site and agent levels */
+const TOPIC_PREFIX = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+
 const uplink = z.object({
-  url: z.string().regex(/^wss?:\/\/[^\s]+$/, 'expected ws://HOST:PORT/PATH or wss://…'),
+  url: uplinkUrl,
   ...secret,
+  /** PEM CA bundle for wss:// or mqtts:// / mqtt+wss:// with a private CA */
   ca_file: z.string().min(1).optional(),
+  /** MQTT only: the site id (second topic level); required for an MQTT url */
+  site: id.optional(),
+  /** MQTT only: broker user name; default agent.id when a token (the broker password) is given */
+  username: z.string().min(1).max(256).optional(),
+  /** MQTT only: client id, unique on the broker; default hashflex-<site>-<agent.id> */
+  client_id: z.string().min(1).max(128).optional(),
+  /** MQTT only: first topic level(s) */
+  topic_prefix: z.string().max(128, 'at most 128 characters')
+    .regex(TOPIC_PREFIX, 'expected levels of letters, digits, "_", "." or "-" separated by "/" (no "+", "#", empty or leading/trailing levels)')
+    .default('hashflex'),
   telemetry_ms: z.number().int().min(100).max(60_000).default(1000),
   backoff_min_ms: z.number().int().min(100).max(60_000).default(500),
   backoff_max_ms: z.number().int().min(100).max(600_000).default(30_000),
@@ -179,6 +215,9 @@ export const configSchema = z.object({
     if (s?.token !== undefined && s.token_file !== undefined) issue([key, 'token'], 'give token or token_file, not both');
   }
   if (c.uplink && c.uplink.backoff_min_ms > c.uplink.backoff_max_ms) issue(['uplink', 'backoff_max_ms'], 'must not be below backoff_min_ms');
+  if (c.uplink && isMqttUrl(c.uplink.url) && c.uplink.site === undefined) {
+    issue(['uplink', 'site'], 'is required when uplink.url is an MQTT url (the site id, second topic level)');
+  }
   if (c.local && !c.local.token && !c.local.token_file && !/^(127\.|\[::1\]|localhost:)/.test(c.local.listen)) {
     issue(['local', 'token'], 'required unless local.listen is a loopback address');
   }
@@ -225,6 +264,26 @@ export function validateConfig(doc: unknown, source?: string): Config {
   // 59.7 Hz on a 60 Hz grid is where ERCOT load-resource relays trip; 49.7 Hz by analogy at 50 Hz
   const trip_hz = uf.trip_hz ?? c.grid.nominal_hz - 0.3;
   return { ...c, grid: { ...c.grid, underfrequency: { ...uf, trip_hz } }, source };
+}
+
+/**
+ * Things a valid config may still get wrong, one line each, never holding a secret: secrets in
+ * files other local users can read or write (security.ts; only for a config loaded from a file),
+ * and MQTT-only uplink keys beside a WebSocket url. `hashflex config check` prints them and the
+ * agent logs them at start; neither refuses the config for them.
+ */
+export function configWarnings(config: Config): string[] {
+  const out = config.source ? tokenFilePermissionWarnings(config.source, config) : [];
+  const u = config.uplink;
+  if (u && !isMqttUrl(u.url)) {
+    const set: string[] = (['site', 'username', 'client_id'] as const).filter((k) => u[k] !== undefined);
+    if (u.topic_prefix !== 'hashflex') set.push('topic_prefix');
+    for (const k of set) out.push(`uplink.${k}: ignored: only an MQTT uplink.url (mqtt://, mqtts://, mqtt+ws://, mqtt+wss://) uses it`);
+  }
+  if (u?.ca_file && /^(ws|mqtt|mqtt\+ws):\/\//.test(u.url)) {
+    out.push(`uplink.ca_file: ignored: ${u.url.split(':')[0]}:// is not TLS (use ${u.url.startsWith('ws:') ? 'wss' : u.url.startsWith('mqtt+ws:') ? 'mqtt+wss' : 'mqtts'}://)`);
+  }
+  return out;
 }
 
 export function loadConfig(file: string): Config {

@@ -1,10 +1,11 @@
 import { realClock, type Clock } from './clock';
-import type { Config } from './config';
+import { configWarnings, type Config } from './config';
 import { logger } from './log';
 import { buildHardware, Site, type Hardware, type TripRecord } from './site';
 import type { ControlEvent } from './control/types';
 import { Journal } from './uplink/journal';
-import { Uplink } from './uplink/client';
+import type { Uplink } from './uplink/client';
+import { createUplink, mqttOptions } from './uplink';
 import type { Command } from './uplink/protocol';
 import { VERSION } from './version';
 import { createLocalServer, type LocalServer } from './server/local';
@@ -30,23 +31,34 @@ export interface RunningAgent {
  */
 export async function startAgent(config: Config, opts: { clock?: Clock; hardware?: Hardware } = {}): Promise<RunningAgent> {
   const clock = opts.clock ?? realClock;
+  // file modes of secrets, keys the url's transport ignores: said once, never with the secret itself
+  for (const w of configWarnings(config)) log.warn(w);
   const site = new Site(config, opts.hardware ?? buildHardware(config, clock), clock);
   let uplink: Uplink | undefined;
   let journal: Journal | undefined;
 
   if (config.uplink) {
     const st = config.storage;
+    const u = config.uplink;
     journal = Journal.open({ dir: st.dir, maxBytes: st.journal_max_mb * 2 ** 20, sync: st.journal_sync, checkpoint: st.journal_checkpoint });
-    uplink = new Uplink({
-      url: config.uplink.url,
-      token: config.uplink.token,
-      caFile: config.uplink.ca_file,
-      agentId: config.agent.id,
-      version: VERSION,
-      bootId: site.bootId,
-      journal,
-      backoff: { minMs: config.uplink.backoff_min_ms, maxMs: config.uplink.backoff_max_ms },
-    }, clock);
+    try {
+      // the url's scheme picks the transport: WebSocket, or MQTT 5 with uplink.site and friends
+      uplink = createUplink({
+        url: u.url,
+        mqtt: mqttOptions(u),
+        token: u.token,
+        caFile: u.ca_file,
+        agentId: config.agent.id,
+        version: VERSION,
+        bootId: site.bootId,
+        journal,
+        backoff: { minMs: u.backoff_min_ms, maxMs: u.backoff_max_ms },
+      }, clock);
+    } catch (e) {
+      // before site.start(): no port is open yet, only the journal
+      journal.close();
+      throw e;
+    }
     const up = uplink;
     up.on('command', (cmd: Command) => void obey(site, up, cmd));
     site.on('telemetry', (body) => up.telemetry(body));

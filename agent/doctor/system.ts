@@ -6,7 +6,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { realClock } from '../clock';
-import { Uplink } from '../uplink/client';
+import { type MqttTopics, brokerUrl, createUplink, isMqttUrl, mqttOptions, mqttTopics } from '../uplink';
 import { Journal } from '../uplink/journal';
 import { VERSION } from '../version';
 import { timer, type CheckResult, type DoctorContext } from './types';
@@ -17,10 +17,11 @@ export async function checkUplink(ctx: DoctorContext): Promise<CheckResult> {
   const r = timer('uplink');
   const u = ctx.config.uplink;
   if (!u) return r.skip('no uplink configured: the site runs on local policy only');
+  if (isMqttUrl(u.url)) return checkMqttUplink(ctx, u, r);
   // a journal of its own in a temp dir: the doctor must neither resend nor disturb the agent's
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-doctor-'));
   const journal = Journal.open({ dir, sync: 'normal' });
-  const up = new Uplink({
+  const up = createUplink({
     url: u.url, token: u.token, caFile: u.ca_file, agentId: ctx.config.agent.id, version: VERSION,
     bootId: randomUUID(), journal, backoff: { minMs: 500, maxMs: 1000 },
   }, realClock);
@@ -52,6 +53,74 @@ export async function checkUplink(ctx: DoctorContext): Promise<CheckResult> {
   }
 }
 
+/**
+ * The MQTT uplink, probed without disturbing a running agent: connect to the broker with the
+ * agent's credentials and CA (its own client id: a broker drops the older of two clients with
+ * one id), subscribe to the agent's command topics, and leave. It publishes nothing: no hello,
+ * and above all no retained `state`, which would overwrite the running agent's online state.
+ * So it cannot tell whether the broker's ACL lets the agent publish; the controller's view of
+ * the agent's hello and telemetry is the proof of that. Nor, on every broker, whether it may
+ * read its command topics: EMQX and HiveMQ refuse a denied subscription in the SUBACK (reported
+ * here), Mosquitto 2.0 grants it and silently filters what it delivers.
+ */
+async function checkMqttUplink(ctx: DoctorContext, u: NonNullable<DoctorContext['config']['uplink']>, r: ReturnType<typeof timer>): Promise<CheckResult> {
+  const m = mqttOptions(u)!; // validated config: an MQTT url has a site
+  const agent = ctx.config.agent.id;
+  const password = u.token;
+  const username = password !== undefined ? (m.username ?? agent) : m.username;
+  let t: MqttTopics;
+  let ca: Buffer | undefined;
+  try {
+    t = mqttTopics(m.topicPrefix ?? 'hashflex', m.site, agent);
+    ca = u.ca_file ? fs.readFileSync(u.ca_file) : undefined;
+  } catch (e) {
+    return r.fail(`${u.url}: ${(e as Error).message}`, 'fix the uplink section: hashflex config check FILE');
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mqtt = require('mqtt') as typeof import('mqtt');
+  const client = mqtt.connect(brokerUrl(u.url), {
+    protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: ctx.opts.uplinkTimeoutMs,
+    clientId: `${m.clientId ?? `hashflex-${m.site}-${agent}`}-doctor`, username, password, ca,
+    properties: { sessionExpiryInterval: 0 },
+  });
+  let lastError: string | undefined;
+  const outcome = await new Promise<'connected' | 'refused' | 'denied' | 'timeout'>((resolve) => {
+    const done = (o: 'connected' | 'refused' | 'denied' | 'timeout') => { clearTimeout(timeout); resolve(o); };
+    const timeout = setTimeout(() => done('timeout'), ctx.opts.uplinkTimeoutMs);
+    client.on('error', (e: Error & { code?: number | string }) => {
+      lastError = e.message;
+      // CONNACK 134 bad user name or password, 135 not authorized (MQTT 5.0 §3.2.2.2)
+      if (e.code === 134 || e.code === 135) done('refused');
+    });
+    client.on('close', () => done('timeout'));
+    client.on('connect', () => {
+      client.subscribe({ [t.cmd]: { qos: 1 }, [t.received]: { qos: 1 }, [t.siteCmd]: { qos: 1 } }, (err, granted) => {
+        const refused = (granted ?? []).find((g) => g.qos >= 128);
+        if (err || refused) {
+          lastError = err?.message ?? `SUBACK reason ${refused!.qos} for ${refused!.topic}`;
+          done('denied');
+        } else done('connected');
+      });
+    });
+  });
+  await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+  const user = username === undefined ? 'no user name (anonymous)' : `user "${username}"`;
+  if (outcome === 'connected') {
+    ctx.uplinkOk = true;
+    return r.pass(`${u.url}: broker accepted ${user} and the subscriptions to ${t.cmd}, ${t.received} and ${t.siteCmd}`);
+  }
+  if (outcome === 'refused') {
+    return r.fail(`${u.url}: the broker refused ${user} (${lastError ?? 'CONNACK 134/135'})`,
+      `check uplink.username (default agent.id) and the broker password in ${u.token_file ? `uplink.token_file (${u.token_file})` : 'uplink.token'} against the broker's user list`);
+  }
+  if (outcome === 'denied') {
+    return r.fail(`${u.url}: the broker let ${user} in but refused the command subscriptions (${lastError})`,
+      `allow this user to subscribe to ${t.cmd}, ${t.received} and ${t.siteCmd}, and to publish under ${t.cmd.replace(/\/cmd$/, '/#')}, in the broker's ACL`);
+  }
+  return r.fail(`${u.url}: not reachable (${lastError ?? `no answer in ${ctx.opts.uplinkTimeoutMs / 1000} s`})`,
+    'check uplink.url (broker host and port: mqtt:// 1883, mqtts:// 8883, or the broker\'s WebSocket path for mqtt+ws(s)://), the network and DNS from this board, a firewall, and for TLS uplink.ca_file');
+}
+
 /** a wall clock before this is wrong on any board running this software (no RTC, no NTP yet) */
 const EARLIEST = Date.UTC(2025, 0, 1);
 /** skew against the controller beyond which journaled timestamps mislead (s); Date has 1 s resolution */
@@ -69,7 +138,8 @@ export async function checkClock(ctx: DoctorContext): Promise<CheckResult> {
   }
   let skew: number | undefined;
   const u = ctx.config.uplink;
-  if (u && ctx.uplinkOk) {
+  // a broker answers no HTTP: only a WebSocket controller's Date header gives the skew
+  if (u && ctx.uplinkOk && !isMqttUrl(u.url)) {
     const theirs = await serverDate(u.url, u.ca_file).catch(() => undefined);
     if (theirs !== undefined) skew = Math.round((now - theirs) / 1000);
   }
