@@ -1,4 +1,4 @@
-import type { Clock } from './clock';
+import type { Clock, Timer } from './clock';
 import type { Hashboard, IoBoard } from './hardware';
 import type { Logger } from './log';
 
@@ -18,6 +18,9 @@ export class BoardRunner {
   private busy = false;
   /** bumped by every shed, so a step in flight knows it has been overtaken */
   private epoch = 0;
+  private retry?: Timer;
+  /** after stop(): no more steps, no more retries (the agent is shutting down) */
+  private stopped = false;
 
   constructor(
     readonly board: Hashboard,
@@ -42,7 +45,15 @@ export class BoardRunner {
     return this.board.trip().catch(() => { /* a dead link: the enable line has cut power anyway */ });
   }
 
+  /** Shut down: shed, then ignore later targets and cancel the retry, so nothing keeps the process alive. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.retry?.cancel();
+    return this.shed();
+  }
+
   set target(mhz: number) {
+    if (this.stopped) return;
     this.want = mhz;
     void this.converge();
   }
@@ -52,22 +63,24 @@ export class BoardRunner {
   }
 
   private async converge(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.stopped) return;
+    this.retry?.cancel();
     this.busy = true;
     try {
       for (;;) {
         const epoch = this.epoch;
         const want = this.want;
         await this.step(want, epoch);
-        if (epoch === this.epoch && want === this.want) break;
+        if (this.stopped || (epoch === this.epoch && want === this.want)) break;
       }
-      this.onFault(undefined);
+      if (!this.stopped) this.onFault(undefined);
     } catch (e) {
       this.log.warn({ board: this.board.id, err: (e as Error).message }, 'board step failed');
-      this.onFault((e as Error).message);
       this.started = false;
+      if (this.stopped) return;
+      this.onFault((e as Error).message);
       // try again later: the link reconnects by itself, and control may still want this board
-      this.clock.setTimeout(() => void this.converge(), 2000);
+      this.retry = this.clock.setTimeout(() => void this.converge(), 2000);
     } finally {
       this.busy = false;
     }

@@ -104,7 +104,7 @@ const grid = z.object({
     /** with release: auto, how long frequency must stay back above trip_hz + hysteresis */
     hold_s: z.number().min(0).max(3600).default(60),
   }).strict().default({}),
-  relay: z.object({ pin, active: z.enum(['low', 'high']).default('low') }).strict().optional(),
+  relay: z.object({ pin, active: z.enum(['low', 'high']).default('low'), release_ms: z.number().int().min(0).max(10_000).optional() }).strict().optional(),
 }).strict().default({});
 
 const control = z.object({

@@ -87,7 +87,8 @@ export interface FanStatus {
 
 /**
  * The Firmata I/O board. Events:
- *  'relay' (active: boolean)   the grid relay contact changed (already debounced by nothing: fast path)
+ *  'relay' (active: boolean)   the grid relay contact changed: active at once (fast path); a release only after a clean
+ *                              window (grid.relay.release_ms) that the board confirms when asked again
  *  'fault' (Error)             the board went away or sends garbage; it reconnects by itself
  *  'ready' ()                  (re)connected and pins configured
  */

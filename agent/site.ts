@@ -257,8 +257,8 @@ export class Site extends EventEmitter {
     this.telemetryTimer?.cancel();
     this.thermalTimer?.cancel();
     this.controller.stop();
-    // leave the site safe: boards off before the links close
-    await Promise.all(this.runners.map((r) => r.shed()));
+    // leave the site safe: boards off before the links close, and no step or retry after
+    await Promise.all(this.runners.map((r) => r.stop()));
     await Promise.allSettled([this.hw.meter.stop(), ...this.hw.boards.map((b) => b.close()), this.hw.io?.close()]);
   }
 

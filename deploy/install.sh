@@ -108,7 +108,10 @@ say "native modules load (better-sqlite3 $SQLITE_VERSION, serialport)"
 
 # 4. the command, the config (never overwritten), the unit
 mkdir -p "$ROOT/usr/local/bin" "$ETC"
-printf '#!/bin/sh\nexec %s %s/hashflex.js "$@"\n' "$NODE" /opt/hashflex > "$ROOT/usr/local/bin/hashflex"
+# the command runs the bundle as the service does: the unit's node flags and MALLOC_ARENA_MAX
+NODE_FLAGS=$(sed -n 's#^ExecStart=@NODE@ \(.*[^ ]\) */opt/hashflex/hashflex\.js .*#\1#p' "$OPT/hashflex.service")
+printf '#!/bin/sh\n: "${MALLOC_ARENA_MAX:=2}"\nexport MALLOC_ARENA_MAX\nexec %s %s%s/hashflex.js "$@"\n' \
+  "$NODE" "${NODE_FLAGS:+$NODE_FLAGS }" /opt/hashflex > "$ROOT/usr/local/bin/hashflex"
 chmod 755 "$ROOT/usr/local/bin/hashflex"
 if [ ! -f "$ETC/agent.yaml" ]; then
   cp "$OPT/agent.yaml" "$ETC/agent.yaml"

@@ -8,12 +8,22 @@ import { table, type Stats } from './bench/stats';
  * Contract names: trip, footprint, surplus, fleet. Additions: hashboard, io, uplink (the
  * per-driver figures each issue reports), meter.
  */
-type Flags = { seconds?: string; agents?: string; iterations?: string; 'poll-ms'?: string; duration?: string; pty?: boolean };
+type Flags = {
+  seconds?: string; agents?: string; iterations?: string; 'poll-ms'?: string; duration?: string; pty?: boolean; 'sim-hosts'?: string;
+  /** fleet: also run it over MQTT; 'auto' (a run of every bench): when mosquitto is installed */
+  mqtt?: boolean | 'auto';
+};
 const progress = (s: string) => process.stderr.write(`  ${s}\n`);
 const num = (v: string | undefined, what: string): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${what} must be a number > 0`);
+  return n;
+};
+const count = (v: string | undefined, what: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${what} must be a whole number ≥ 0`);
   return n;
 };
 
@@ -75,23 +85,55 @@ const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknow
       }))),
   },
   fleet: {
-    about: 'agents × 4 boards, one controller broadcasts curtail: ack and board-off latency; then release and staggered ramp',
-    run: async (f) => (require('./bench/fleet') as typeof import('./bench/fleet')).benchFleet({
-      agents: num(f.agents, 'agents'), iterations: num(f.iterations, 'iterations'), pollMs: num(f['poll-ms'], 'poll-ms'), pty: f.pty, log: progress,
-    }),
-    show: (r: import('./bench/fleet').FleetBenchResult) =>
-      `fleet, ${r.agents} agents × ${r.boardsPerAgent} boards over ${r.transport}, ${r.iterations} broadcasts, meter every ${r.pollMs} ms (ms; target p99 ≤ 100)\n` +
-      table([
-        row('curtail broadcast -> agent ack (all its boards off)', r.curtail.ack),
-        row('curtail broadcast -> board enable pin low', r.curtail.boardOff),
-        row('curtail broadcast -> agent\'s last board off', r.curtail.agentAllOff),
-        row('curtail broadcast -> last board of the fleet off', r.curtail.lastBoardOff),
-        row('agent: curtail received -> all its boards off (its trip event)', r.curtail.agentReported),
-        row('release broadcast -> agent ack', r.release.ack),
-        row(`release -> every board powered (stagger ${r.staggerMs} ms)`, r.release.allPowered),
-        row('release -> every board at full clock', r.release.allFullClock),
-        row('bench host (controller + all sims): event-loop delay', r.hostLoopDelayMs),
-      ]),
+    about: 'agents × 4 boards, one controller broadcasts curtail: ack and board-off latency; then release and staggered ramp (--mqtt: WebSocket and MQTT side by side)',
+    run: async (f) => {
+      const o = {
+        agents: num(f.agents, 'agents'), iterations: num(f.iterations, 'iterations'), pollMs: num(f['poll-ms'], 'poll-ms'), pty: f.pty,
+        simHosts: count(f['sim-hosts'], 'sim-hosts'), log: progress,
+      };
+      const mq = require('./bench/fleet-mqtt') as typeof import('./bench/fleet-mqtt');
+      // checked first: `--mqtt` without a broker fails before the WebSocket half spends minutes
+      const broker = f.mqtt ? mq.mosquittoVersion() : undefined;
+      if (f.mqtt === true && !broker) throw new Error('--mqtt needs mosquitto on this machine (apt-get install mosquitto)');
+      const ws = await (require('./bench/fleet') as typeof import('./bench/fleet')).benchFleet(o);
+      if (!f.mqtt) return ws;
+      if (!broker) {
+        progress('fleet over MQTT skipped: mosquitto is not installed (apt-get install mosquitto)');
+        return { ...ws, mqtt: { skipped: 'mosquitto is not installed' } };
+      }
+      return { ...ws, mqtt: await mq.benchFleetMqtt(o) };
+    },
+    show: (r: FleetShown) => {
+      const m = r.mqtt && 'curtail' in r.mqtt ? r.mqtt : undefined;
+      const head = `fleet, ${r.agents} agents × ${r.boardsPerAgent} boards over ${r.transport}, ${r.iterations} broadcasts, meter every ${r.pollMs} ms, ` +
+        `sims in ${r.simHosts ? `${r.simHosts} sim host processes` : 'the bench process'} (ms; target p99 ≤ 100)\n`;
+      const rows: [string, (x: import('./bench/fleet').FleetBenchResult) => Pick<Stats, 'p50' | 'p99' | 'max'> & { n?: number }][] = [
+        ['curtail broadcast -> agent ack (all its boards off)', (x) => x.curtail.ack],
+        ['curtail broadcast -> last ack of the fleet', (x) => x.curtail.lastAck],
+        ['curtail broadcast -> board enable pin low', (x) => x.curtail.boardOff],
+        ['curtail broadcast -> agent\'s last board off', (x) => x.curtail.agentAllOff],
+        ['curtail broadcast -> last board of the fleet off', (x) => x.curtail.lastBoardOff],
+        ['agent: curtail received -> all its boards off (its trip event)', (x) => x.curtail.agentReported],
+        ['release broadcast -> agent ack', (x) => x.release.ack],
+        [`release -> every board powered (stagger ${r.staggerMs} ms)`, (x) => x.release.allPowered],
+        ['release -> every board at full clock', (x) => x.release.allFullClock],
+        ['bench process (controller): event-loop delay', (x) => x.hostLoopDelayMs],
+        [r.simHosts ? 'sim hosts: event-loop delay (worst host)' : 'sims (in the bench process): event-loop delay', (x) => x.simLoopDelayMs],
+      ];
+      const cpu = (x: import('./bench/fleet').FleetBenchResult, label: string) => x.cpuPct
+        ? `\n${label}CPU during the rounds, % of one core (${x.cpuPct.cores} cores): machine ${x.cpuPct.machine} = agents ${x.cpuPct.agents}` +
+          ` + sim hosts ${x.cpuPct.simHosts} + bench ${x.cpuPct.bench}${x.cpuPct.broker !== undefined ? ` + broker ${x.cpuPct.broker}` : ''} + other processes ${x.cpuPct.other}`
+        : '';
+      if (!m) {
+        const skipped = r.mqtt && 'skipped' in r.mqtt ? `\nfleet over MQTT skipped: ${r.mqtt.skipped}` : '';
+        return head + table(rows.map(([what, get]) => row(what, get(r)))) + cpu(r, '') + skipped;
+      }
+      return head + `WebSocket: one frame per agent; MQTT: one site-wide publish through ${m.broker ?? 'the broker'} on 127.0.0.1\n` +
+        table(rows.map(([what, get]) => {
+          const a = get(r), b = get(m);
+          return { figure: what, 'WS p50': a.p50, 'WS p99': a.p99, 'WS max': a.max, 'MQTT p50': b.p50, 'MQTT p99': b.p99, 'MQTT max': b.max, ...(a.n !== undefined ? { n: a.n } : {}) };
+        })) + cpu(r, 'WS: ') + cpu(m, 'MQTT: ');
+    },
   },
   uplink: {
     about: 'journal throughput and resend of 10,000 queued frames',
@@ -99,6 +141,8 @@ const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknow
     show: (r: unknown) => JSON.stringify(r, null, 2),
   },
 };
+
+type FleetShown = import('./bench/fleet').FleetBenchResult & { mqtt?: import('./bench/fleet').FleetBenchResult | { skipped: string } };
 
 function row(what: string, s: Pick<Stats, 'p50' | 'p99' | 'max'> & { n?: number }) {
   return { figure: what, p50: s.p50, p99: s.p99, max: s.max, ...(s.n !== undefined ? { n: s.n } : {}) };
@@ -108,15 +152,17 @@ function row(what: string, s: Pick<Stats, 'p50' | 'p99' | 'max'> & { n?: number 
  * Flags: --json (print JSON instead of tables), --out FILE (merge results into FILE, keyed by
  * bench, with the machine they came from; `npm run bench` writes bench/results.json),
  * --seconds S (footprint window, default 60), --duration S (surplus, default the scenario's 24 h),
- * --agents N / --iterations N / --pty (fleet), --poll-ms MS (surplus: hashflex's meter period;
- * fleet: the agents').
+ * --agents N / --iterations N / --pty / --sim-hosts N (fleet; 0 = sims in the bench process),
+ * --mqtt (fleet: the same fleet over MQTT through a local Mosquitto too, side by side; a run of
+ * every bench does so whenever mosquitto is installed, and says so when it is not), --poll-ms MS
+ * (surplus: hashflex's meter period; fleet: the agents').
  */
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, {
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
     seconds: { type: 'string' }, duration: { type: 'string' }, agents: { type: 'string' }, iterations: { type: 'string' },
-    'poll-ms': { type: 'string' }, pty: { type: 'boolean' },
+    'poll-ms': { type: 'string' }, pty: { type: 'boolean' }, 'sim-hosts': { type: 'string' }, mqtt: { type: 'boolean' },
   }, Object.keys(BENCHES).length);
   const names = positionals.length ? positionals : Object.keys(BENCHES);
   for (const n of names) if (!BENCHES[n]) throw new UsageError(`unknown bench "${n}" (have: ${Object.keys(BENCHES).join(', ')})`);
@@ -126,7 +172,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   for (const n of names) {
     process.stderr.write(`bench ${n}: ${BENCHES[n].about}\n`);
     try {
-      results[n] = { at: new Date().toISOString(), ...(await BENCHES[n].run(values) as object) };
+      // every bench (`npm run bench`): the fleet over MQTT too, when mosquitto is there
+      const flags: Flags = { ...values, mqtt: values.mqtt ?? (positionals.length ? undefined : 'auto') };
+      results[n] = { at: new Date().toISOString(), ...(await BENCHES[n].run(flags) as object) };
     } catch (e) {
       // one broken bench does not cost the others' figures; the run still exits 1
       failed++;

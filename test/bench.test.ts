@@ -4,11 +4,14 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeResults } from '../scripts/bench';
-import { watchEnable } from '../scripts/bench/fleet';
+import { summarise } from '../scripts/bench/cpuprofile';
+import { waiters, watchEnable } from '../scripts/bench/fleet';
+import { mosquittoVersion } from '../scripts/bench/fleet-mqtt';
 import { evccPolicy, minimumKw, openemsPolicy } from '../scripts/bench/policies';
-import { cpuPercent, parseStatTicks, parseStatus } from '../scripts/bench/proc';
+import { cpuPercent, parseMachineStat, parseStatTicks, parseStatus } from '../scripts/bench/proc';
 import { stats } from '../scripts/bench/stats';
 import { simBoard } from '../sim/hashboard';
+import { hashflex } from './harness/cli';
 
 // Correctness of the bench helpers only: no timings are asserted anywhere (DESIGN.md §6).
 
@@ -34,6 +37,11 @@ test('cpuPercent is CPU seconds over wall time, in percent of one core', () => {
   const a = { at: 0, rssMb: 0, hwmMb: 0, cpuS: 1 };
   const b = { at: 10_000, rssMb: 0, hwmMb: 0, cpuS: 1.5 };
   assert.is(cpuPercent(a, b), 5);
+});
+
+test('parseMachineStat counts all but idle and iowait as busy, over every core', () => {
+  const text = 'cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 50 2 25 400 10 1 1 5 0 0\nintr 1 2 3\n';
+  assert.equal(parseMachineStat(text), { busy: 170, total: 990 });
 });
 
 test('The OpenEMS-like policy sets the miners to the measured surplus, within 0 and the cap', () => {
@@ -98,5 +106,103 @@ test('writeResults merges into the file, keeping benches not run this time', () 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('waiters resolve a condition when poked after it turns true, and time out with what they waited for', async () => {
+  const w = waiters();
+  let x = 0;
+  const done = w.when(() => x === 2, 5000, 'x to be 2');
+  x = 1;
+  w.poke();
+  x = 2;
+  w.poke();
+  await done;
+  await w.when(() => true, 1, 'already true');
+  try {
+    await w.when(() => false, 5, () => 'never');
+    assert.unreachable('should time out');
+  } catch (e) {
+    assert.match((e as Error).message, 'timed out waiting for never');
+  }
+});
+
+test('summarise splits a CPU profile into idle, GC, program and JS self time by function and source', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-bench-test-'));
+  try {
+    const file = path.join(dir, 'x.cpuprofile');
+    const frame = (functionName: string, url = '') => ({ functionName, url, lineNumber: 9, columnNumber: 0, scriptId: '0' });
+    fs.writeFileSync(file, JSON.stringify({
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2, 3, 4, 5] },
+        { id: 2, callFrame: frame('(idle)') },
+        { id: 3, callFrame: frame('(garbage collector)') },
+        { id: 4, callFrame: frame('reply', `file://${process.cwd()}/sim/meter.ts`) },
+        { id: 5, callFrame: frame('send', `file://${process.cwd()}/node_modules/ws/lib/sender.js`) },
+      ],
+      startTime: 0, endTime: 1_000_000,
+      samples: [2, 2, 3, 4, 4, 4, 5],
+      timeDeltas: [100_000, 400_000, 100_000, 100_000, 100_000, 100_000, 100_000],
+    }));
+    const s = summarise(file);
+    assert.equal([s.wallS, s.idle, s.gc, s.js], [1, 50, 10, 40]);
+    assert.equal(s.functions[0], { name: 'reply', where: 'sim/meter.ts:10', ms: 300, pct: 30 });
+    assert.equal(s.sources.map((x) => x.source), ['sim/meter.ts', 'ws']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench fleet --mqtt refuses at once, naming mosquitto, when the broker is not on the PATH', async () => {
+  const p = hashflex(['bench', 'fleet', '--mqtt', '--json', '--agents', '1', '--iterations', '1'], { PATH: '' });
+  assert.is(await p.exited, 1);
+  assert.match(p.err(), 'mosquitto');
+  assert.equal(JSON.parse(p.out()).results, {}, 'no half result: the WebSocket half did not run');
+});
+
+const statsShape = (s: { n: number; p50: number; p99: number; max: number; mean: number }, n: number, what: string) => {
+  assert.is(s.n, n, `${what}: n`);
+  for (const k of ['p50', 'p99', 'max', 'mean'] as const) assert.ok(Number.isFinite(s[k]) && s[k] >= 0, `${what}: ${k} = ${s[k]}`);
+  assert.ok(s.p50 <= s.p99 && s.p99 <= s.max, `${what}: p50 ≤ p99 ≤ max`);
+};
+
+const broker = mosquittoVersion();
+if (!broker) {
+  // the only bench smoke test that needs a broker: say so instead of passing silently
+  console.log('  skipped "bench fleet --mqtt --json": mosquitto is not installed (apt-get install mosquitto)');
+} else {
+  test('bench fleet --mqtt --json runs the same small fleet over WebSocket and MQTT and reports both (structure only)', async () => {
+    const agents = 2, iterations = 1, boards = 4;
+    const p = hashflex(['bench', 'fleet', '--mqtt', '--json', '--agents', String(agents), '--iterations', String(iterations), '--sim-hosts', '1'], { HASHFLEX_LOG: 'error' });
+    const code = await p.exited;
+    assert.is(code, 0, p.err());
+    const doc = JSON.parse(p.out());
+    assert.is(typeof doc.machine.cpus, 'number');
+    const ws = doc.results.fleet;
+    const mq = ws.mqtt;
+    assert.is(ws.uplink, 'websocket');
+    assert.is(mq.uplink, 'mqtt');
+    assert.match(mq.broker, /^mosquitto/);
+    for (const [r, what] of [[ws, 'ws'], [mq, 'mqtt']] as const) {
+      assert.equal([r.agents, r.boardsPerAgent, r.iterations, r.simHosts, r.pollMs], [agents, boards, iterations, 1, 50], what);
+      const c = r.curtail, rel = r.release;
+      statsShape(c.ack, agents * iterations, `${what} curtail ack`);
+      statsShape(c.lastAck, iterations, `${what} last ack`);
+      statsShape(c.boardOff, agents * boards * iterations, `${what} board off`);
+      statsShape(c.agentAllOff, agents * iterations, `${what} agent's last board off`);
+      statsShape(c.lastBoardOff, iterations, `${what} last board off`);
+      statsShape(c.agentReported, agents * iterations, `${what} agent reported`);
+      statsShape(rel.ack, agents * iterations, `${what} release ack`);
+      statsShape(rel.allPowered, iterations, `${what} all powered`);
+      statsShape(rel.allFullClock, iterations, `${what} full clock`);
+      // consistency, not speed: the last of a set is its max, and the ramp outlasts the power-up
+      assert.is(c.lastBoardOff.max, c.boardOff.max, `${what}: last board off is the latest board off`);
+      assert.is(c.lastAck.max, c.ack.max, `${what}: last ack is the latest ack`);
+      assert.ok(rel.allFullClock.max >= rel.allPowered.max, `${what}: full clock after powered`);
+      for (const d of [r.hostLoopDelayMs, r.simLoopDelayMs]) assert.ok(d.p50 <= d.p99 && d.p99 <= d.max, `${what}: loop delay order`);
+      assert.is(r.cpuPct.cores, os.cpus().length);
+      for (const k of ['machine', 'agents', 'simHosts', 'bench', 'other']) assert.ok(r.cpuPct[k] >= 0, `${what}: cpuPct.${k} = ${r.cpuPct[k]}`);
+      assert.is(typeof r.cpuPct.broker, what === 'mqtt' ? 'number' : 'undefined');
+    }
+  });
+}
 
 test.run();

@@ -76,6 +76,9 @@ t('the package holds the bundle, the native modules for x64, arm64 and armv7, th
   for (const f of manifest.files as { path: string; sha256: string }[]) {
     assert.is(crypto.createHash('sha256').update(fs.readFileSync(path.join(board, f.path))).digest('hex'), f.sha256, f.path);
   }
+  // one-byte text: a single character above U+00FF would make V8 keep the 3 MB source as UTF-16
+  const above = [...fs.readFileSync(path.join(board, 'hashflex.js'), 'utf8')].filter((c) => c.charCodeAt(0) > 0xff);
+  assert.equal(above, [], 'the bundle is Latin-1 text');
   // only natives and their loaders are outside the bundle: no sources, no dev tooling
   assert.not.ok(fs.existsSync(path.join(board, 'node_modules/ws')), 'ws is bundled');
   assert.not.ok(fs.existsSync(path.join(board, 'node_modules/better-sqlite3/deps')), 'no SQLite sources');
@@ -119,8 +122,12 @@ t('install.sh stages a board image: files, unit with the node path, config kept 
   assert.match(run(), /native modules load/);
   assert.ok(fs.existsSync(path.join(root, 'opt/hashflex/hashflex.js')));
   const unit = fs.readFileSync(path.join(root, 'etc/systemd/system/hashflex.service'), 'utf8');
-  assert.match(unit, /^ExecStart=\/\S*node \/opt\/hashflex\/hashflex\.js run -c \/etc\/hashflex\/agent\.yaml$/m, 'the board\'s node, by absolute path');
+  assert.match(unit, /^ExecStart=\/\S*node --max-semi-space-size=1 \/opt\/hashflex\/hashflex\.js run -c \/etc\/hashflex\/agent\.yaml$/m, 'the board\'s node, by absolute path, with the unit\'s flags');
   assert.not.match(unit, /@NODE@/);
+  // the command runs the bundle as the service does (README "Footprint")
+  const wrapper = fs.readFileSync(path.join(root, 'usr/local/bin/hashflex'), 'utf8');
+  assert.match(wrapper, /^exec \/\S*node --max-semi-space-size=1 \/opt\/hashflex\/hashflex\.js "\$@"$/m, wrapper);
+  assert.match(wrapper, /MALLOC_ARENA_MAX:=2/);
   fs.writeFileSync(path.join(root, 'etc/hashflex/agent.yaml'), '# edited on site\n');
   run();
   assert.is(fs.readFileSync(path.join(root, 'etc/hashflex/agent.yaml'), 'utf8'), '# edited on site\n', 'config kept');
@@ -149,7 +156,7 @@ t('install.sh takes a better-sqlite3 release prebuild when the package has no bi
 
 t('the systemd unit restarts on failure under a watchdog, as an unprivileged user with the serial ports', () => {
   const unit = fs.readFileSync(path.join(REPO, 'deploy/hashflex.service'), 'utf8');
-  for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30', 'Restart=on-failure', 'RestartPreventExitStatus=2',
+  for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=10', 'Restart=on-failure', 'Environment=MALLOC_ARENA_MAX=2', 'RestartPreventExitStatus=2',
     'User=hashflex', 'SupplementaryGroups=dialout', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'StateDirectory=hashflex']) {
     assert.ok(unit.split('\n').includes(line), line);
   }

@@ -8,7 +8,9 @@ import type http from 'node:http';
  *
  * Browsers cannot put a header on a page load or a WebSocket, so the dashboard signs in once with
  * `/?token=...`; the server answers with a cookie and a redirect that drops the token from the
- * address bar. The cookie holds HMAC-SHA256(token, COOKIE_LABEL), not the token: it proves
+ * address bar. A token in the query is taken only where a browser may need it (QUERY_TOKEN_PATHS:
+ * the sign-in page and the live WebSocket): a query string ends up in proxy logs, browser history
+ * and Referer headers, so /status and /metrics take the header (or the cookie) only. The cookie holds HMAC-SHA256(token, COOKIE_LABEL), not the token: it proves
  * knowledge of the token, survives agent restarts without a session table, and stops working as
  * soon as the token is changed in the config.
  */
@@ -43,6 +45,12 @@ function readCookie(req: http.IncomingMessage, name: string): string | undefined
 
 export type AuthVia = 'none' | 'header' | 'cookie' | 'query';
 
+/**
+ * Paths where `?token=` is accepted: `/`, the dashboard's sign-in (answered with the cookie and a
+ * redirect), and `/live`, the WebSocket, for a client that can send neither header nor cookie.
+ */
+export const QUERY_TOKEN_PATHS: ReadonlySet<string> = new Set(['/', '/live']);
+
 /** how the request proved it knows the token, or undefined if it did not */
 export function authenticate(req: http.IncomingMessage, url: URL, token: string | undefined): AuthVia | undefined {
   if (token === undefined) return 'none';
@@ -50,6 +58,7 @@ export function authenticate(req: http.IncomingMessage, url: URL, token: string 
   if (m && safeEqual(m[1], token)) return 'header';
   const c = readCookie(req, COOKIE_NAME);
   if (c && safeEqual(c, cookieValue(token))) return 'cookie';
+  if (!QUERY_TOKEN_PATHS.has(url.pathname)) return undefined;
   const q = url.searchParams.get('token');
   if (q && safeEqual(q, token)) return 'query';
   return undefined;

@@ -48,6 +48,8 @@ table{border-collapse:collapse;margin-top:10px;font-size:13px}td,th{padding:2px 
 </body></html>
 `;
 
+// String.raw: esbuild cannot escape characters in it, so it is kept ASCII (\u escapes in the
+// page's own string literals) and the board bundle stays one-byte text (scripts/package/build.ts)
 export const DASHBOARD_JS = String.raw`'use strict';
 (function () {
   var WINDOW_MS = (Number(new URLSearchParams(location.search).get('minutes')) || 10) * 60000;
@@ -112,7 +114,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     });
   }
 
-  function fmt(v, d, unit) { return isFinite(v) ? v.toFixed(d) + (unit ? ' ' + unit : '') : '–'; }
+  function fmt(v, d, unit) { return isFinite(v) ? v.toFixed(d) + (unit ? ' ' + unit : '') : '\u2013'; }
 
   function render() {
     plot('p-grid', [{ key: 'grid', color: '#58a6ff' }], { digits: 1, include: 0 });
@@ -151,7 +153,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
       schedule();
     };
     ws.onclose = function () {
-      $('link').textContent = 'disconnected, retrying…';
+      $('link').textContent = 'disconnected, retrying\u2026';
       // a changed token makes the cookie stale: go back to the sign-in form instead of retrying
       fetch('/status').then(function (r) { if (r.status === 401) location.href = '/'; }, function () {});
       setTimeout(connect, retry); retry = Math.min(retry * 2, 30000);

@@ -14,8 +14,8 @@ import { DASHBOARD_HTML, DASHBOARD_JS, SIGN_IN_HTML } from './dashboard';
  * scraper): GET /status (JSON), GET /metrics (Prometheus text), GET / (dashboard page),
  * GET /live (WebSocket: recent history, then every telemetry frame as the uplink journals it).
  *
- * Every route needs the bearer token (header, dashboard cookie, or ?token= once; see auth.ts);
- * anything else gets 401. It only reads: nothing here can command the site, so a slow or hostile
+ * Every route needs the bearer token: the Authorization header or the dashboard cookie anywhere,
+ * `?token=` only on `/` (sign-in) and `/live` (see auth.ts); anything else gets 401. It only reads: nothing here can command the site, so a slow or hostile
  * client can cost itself frames but never the control loop a moment (sends to a client that does
  * not drain are skipped; client frames are capped at 1 KiB and ignored).
  */

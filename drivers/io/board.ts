@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import Firmata from 'firmata';
-import five from 'johnny-five';
+import type Firmata from 'firmata';
+import type five from 'johnny-five';
 import type { Clock, Timer } from '../../agent/clock';
 import { ErrorCode, HashflexError } from '../../agent/errors';
 import { newCounters, type FanStatus, type IoBoard, type LinkCounters } from '../../agent/hardware';
@@ -19,6 +19,29 @@ const REPORT_VERSION = Buffer.from([0xf9]);
 const QUERY_FIRMWARE = Buffer.from([0xf0, 0x79, 0xf7]);
 /** garbage bytes in one watchdog window that, outnumbering good frames, mean a broken link */
 const GARBAGE_LIMIT = 64;
+/** Firmata sysex command of every OneWire reply (Firmata protocol 2.6, "OneWire") */
+const ONEWIRE_DATA = 0x73;
+/** clean windows without an answer to the re-query after which a release counts anyway */
+const RELEASE_UNANSWERED_WINDOWS = 4;
+
+/**
+ * firmata.js and johnny-five, loaded on the first connect rather than at import: a site without
+ * an I/O board never pays for them (johnny-five alone is ~4 MB of RSS over firmata.js; README,
+ * "Footprint"). Loading them also takes out firmata.js's OneWire reply handler: we never use
+ * OneWire, so a OneWire reply can only be line noise, and its handler prints "ROM invalid!" with
+ * console.error for noise that fails the ROM CRC, past our logger and into the journal as text.
+ */
+let libs: { Firmata: typeof Firmata; five: typeof five } | undefined;
+function firmataLibs(): { Firmata: typeof Firmata; five: typeof five } {
+  if (!libs) {
+    const F = require('firmata') as typeof Firmata;
+    F.SYSEX_RESPONSE[ONEWIRE_DATA] = (board) => {
+      log.debug({ bytes: board.buffer.length }, 'OneWire reply from the I/O board ignored (line noise?)');
+    };
+    libs = { Firmata: F, five: require('johnny-five') as typeof five };
+  }
+  return libs;
+}
 
 /** One live connection: transport, firmata.js parser, johnny-five board, stream monitor. */
 interface Conn {
@@ -31,6 +54,22 @@ interface Conn {
   windowFrames: number;
   windowGarbage: number;
   timers: Timer[];
+  /** noise count before the chunk now being parsed: noise around a forged frame counts too */
+  chunkNoiseMark: number;
+  /** the question asked of the board a window after a trip (see onRelayLevel) */
+  tripCheck?: Timer;
+  /** a relay release seen but not yet believed (see onRelayLevel) */
+  release?: PendingRelease;
+}
+
+interface PendingRelease {
+  timer: Timer;
+  /** monitor.garbage + monitor.resyncs when the window began: any change = noise in the window */
+  noiseMark: number;
+  /** an inactive report arrived after this window's re-query went out */
+  answered: boolean;
+  /** windows that ended clean but unanswered */
+  unanswered: number;
 }
 
 /**
@@ -55,6 +94,10 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
   private readonly dutyWanted = new Map<string, number>();
   private readonly rpm = new Map<string, number>();
   private readonly temps = new Map<string, number>();
+  /** last ADC counts per thermistor: an unchanged reading is not converted again */
+  private readonly tempCounts = new Map<string, number>();
+  /** what temperatures() returns until a reading changes (it is polled per board per sample) */
+  private tempsView?: Readonly<Record<string, number>>;
   private relay = false;
   private closed = true;
   private inOutage = false;
@@ -130,8 +173,18 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     return this.o.fans.map((f) => ({ id: f.id, duty: this.dutyWanted.get(f.id) ?? 0, rpm: this.rpm.get(f.id) ?? NaN }));
   }
 
+  /**
+   * Thermistor readings (°C) by id. The object is frozen and shared between calls until a
+   * reading changes: the control path asks for it per board on every meter sample, so it is not
+   * rebuilt each time.
+   */
   temperatures(): Record<string, number> {
-    return Object.fromEntries(this.temps);
+    return (this.tempsView ??= Object.freeze(Object.fromEntries(this.temps)));
+  }
+
+  /** one thermistor's reading (°C), NaN when unknown; no allocation */
+  temperature(id: string): number {
+    return this.temps.get(id) ?? NaN;
   }
 
   /** resolves once every write issued so far has been handed to the OS */
@@ -172,6 +225,7 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
       (chunk) => this.onChunk(c, chunk),
       (err) => this.lose(err ?? new HashflexError(`${transport.description} closed`, ErrorCode.TransportClosed, { disconnected: true })),
     );
+    const { Firmata, five } = firmataLibs();
     // firmata.js asks for the version itself after this long, instead of waiting 5 s for a
     // board that only announces itself after a reset
     const io = new Firmata(link, { reportVersionTimeout: 100, samplingInterval: this.o.sampleMs });
@@ -182,7 +236,7 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     io.once('reportversion', () => link.write(QUERY_FIRMWARE));
     const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: this.o.handshakeMs * 2 });
     board.on('error', () => { /* johnny-five's own connect timeout; ours fires first */ });
-    const c: Conn = { link, io, board, monitor, ready: false, lastFrameAt: this.clock.monotonic(), windowFrames: 0, windowGarbage: 0, timers: [] };
+    const c: Conn = { link, io, board, monitor, ready: false, lastFrameAt: this.clock.monotonic(), windowFrames: 0, windowGarbage: 0, timers: [], chunkNoiseMark: 0 };
     this.conn = c;
     c.timers.push(this.clock.setTimeout(() => {
       if (!c.ready) this.lose(new HashflexError(`${describeSpec(this.o.serial)}: no Firmata handshake in ${this.o.handshakeMs} ms`, ErrorCode.DeviceUnresponsive, { timeout: true }));
@@ -194,6 +248,7 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
   private onChunk(c: Conn, chunk: Buffer): void {
     this.rxAt = this.clock.monotonic();
     const { garbage, resyncs } = c.monitor;
+    c.chunkNoiseMark = garbage + resyncs;
     const frames = c.monitor.feed(chunk);
     const bad = c.monitor.garbage - garbage;
     this.counters.frames += frames;
@@ -225,14 +280,18 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
       io.pinMode(pin, MODE.OUTPUT);
       this.writeDigital(io, pin, this.enableWanted.get(id) ?? false);
     });
-    each(this.o.relay ? [this.o.relay] : [], (r) => this.watchRelay(io, r));
+    each(this.o.relay ? [this.o.relay] : [], (r) => this.watchRelay(c, r));
     each(this.o.fans, (f) => {
       this.checkPin(io, f.pwmPin, MODE.PWM, `PWM of fan ${f.id}`);
       io.pinMode(f.pwmPin, MODE.PWM);
       io.pwmWrite(f.pwmPin, Math.round((this.dutyWanted.get(f.id) ?? 0) * (io.RESOLUTION.PWM ?? 255)));
     });
     each(this.o.fans, (f) => this.readAnalog(io, f.tachChannel, `tach of fan ${f.id}`, (raw, max) => this.rpm.set(f.id, (raw / max) * f.fullScaleRpm)));
-    each(this.o.thermistors, (t) => this.readAnalog(io, t.channel, `thermistor ${t.id}`, (raw, max) => this.temps.set(t.id, countsToCelsius(raw, max, t.curve))));
+    each(this.o.thermistors, (t) => this.readAnalog(io, t.channel, `thermistor ${t.id}`, (raw, max) => {
+      if (this.tempCounts.get(t.id) === raw) return;
+      this.tempCounts.set(t.id, raw);
+      this.setTemp(t.id, countsToCelsius(raw, max, t.curve));
+    }));
     c.ready = true;
     c.lastFrameAt = this.clock.monotonic();
     const tick = Math.max(10, Math.floor(this.o.watchdogMs / 3));
@@ -279,18 +338,84 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     io.reportAnalogPin(ch, 1);
   }
 
-  private watchRelay(io: Firmata, relay: { pin: number; active: 'low' | 'high' }): void {
+  private watchRelay(c: Conn, relay: { pin: number; active: 'low' | 'high'; releaseMs: number }): void {
+    const io = c.io;
     // an active-low contact is a dry contact to ground: the board's pull-up holds it high when open
     const mode = relay.active === 'low' ? MODE.PULLUP : MODE.INPUT;
     this.checkPin(io, relay.pin, mode, 'grid relay input');
     io.pinMode(relay.pin, mode);
-    io.on(`digital-read-${relay.pin}`, (level: number) => {
-      const active = relay.active === 'low' ? level === 0 : level === 1;
-      if (active === this.relay) return;
-      this.relay = active;
-      this.tell('relay', active); // fast path: listeners run before anything else is parsed
-    });
+    const activeLevel = relay.active === 'low' ? 0 : 1;
+    io.on(`digital-read-${relay.pin}`, (level: number) => this.onRelayLevel(c, relay, level === activeLevel));
     io.reportDigitalPin(relay.pin, 1);
+  }
+
+  /**
+   * One report of the relay contact. Firmata has no checksum, so line noise can forge a digital
+   * message and with it a contact change either way. The two ways are not equal:
+   *  - active (trip): believed at once, on the fast path, in the tick it was parsed. A forged
+   *    trip costs two release windows (the board is asked again after one); a missed one could
+   *    cost the site its grid connection.
+   *  - inactive while tripped (release): believed only once the contact has stayed inactive for
+   *    `release_ms` on a clean line (the stream monitor counted no stray byte or broken frame in
+   *    the window) and the board, asked again (report-digital on; StandardFirmata answers with
+   *    the port's present state), has confirmed it. An active report in the window cancels the
+   *    release; noise in the window, or no answer, starts it again with a fresh question. A
+   *    board that never answers the question gets its release after RELEASE_UNANSWERED_WINDOWS
+   *    clean windows.
+   */
+  private onRelayLevel(c: Conn, relay: { pin: number; releaseMs: number }, active: boolean): void {
+    if (this.conn !== c) return;
+    if (active) {
+      if (c.release) this.cancelRelease(c);
+      if (this.relay) return;
+      this.relay = true;
+      this.tell('relay', true); // fast path: listeners run before anything else is parsed
+      // the board reports a port only when it changes: a forged trip would stand until the
+      // contact next moved. So, a window later (the trip's writes long gone), ask again; an
+      // "open" answer starts a release like any other.
+      c.tripCheck?.cancel();
+      c.tripCheck = this.clock.setTimeout(() => {
+        if (this.conn === c && this.relay && !c.release) c.io.reportDigitalPin(relay.pin, 1);
+      }, relay.releaseMs);
+      return;
+    }
+    if (!this.relay) return;
+    if (c.release) {
+      c.release.answered = true;
+      return;
+    }
+    this.counters.requests++;
+    c.release = { timer: this.releaseTimer(c, relay), noiseMark: c.chunkNoiseMark, answered: false, unanswered: 0 };
+    c.io.reportDigitalPin(relay.pin, 1); // the question: the board answers with the port's state
+  }
+
+  private releaseTimer(c: Conn, relay: { pin: number; releaseMs: number }): Timer {
+    return this.clock.setTimeout(() => {
+      const p = c.release;
+      if (this.conn !== c || !p) return;
+      const clean = this.noise(c) === p.noiseMark;
+      if (clean && (p.answered || ++p.unanswered >= RELEASE_UNANSWERED_WINDOWS)) {
+        c.release = undefined;
+        this.relay = false;
+        this.tell('relay', false);
+        return;
+      }
+      if (!clean) log.debug({ pin: relay.pin }, 'relay release seen on a noisy line: asking again');
+      p.noiseMark = this.noise(c);
+      p.answered = false;
+      p.timer = this.releaseTimer(c, relay);
+      this.counters.requests++;
+      c.io.reportDigitalPin(relay.pin, 1);
+    }, relay.releaseMs);
+  }
+
+  private cancelRelease(c: Conn): void {
+    c.release?.timer.cancel();
+    c.release = undefined;
+  }
+
+  private noise(c: Conn): number {
+    return c.monitor.garbage + c.monitor.resyncs;
   }
 
   private watchdog(c: Conn, tick: number): void {
@@ -350,17 +475,27 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
 
   private markUnknown(): void {
     for (const f of this.o.fans) this.rpm.set(f.id, NaN);
-    for (const t of this.o.thermistors) this.temps.set(t.id, NaN);
+    this.tempCounts.clear();
+    for (const t of this.o.thermistors) this.setTemp(t.id, NaN);
+  }
+
+  private setTemp(id: string, c: number): void {
+    if (Object.is(this.temps.get(id), c)) return;
+    this.temps.set(id, c);
+    this.tempsView = undefined;
   }
 
   private async teardown(c: Conn): Promise<void> {
     for (const t of c.timers) t.cancel();
+    c.tripCheck?.cancel();
+    this.cancelRelease(c);
     c.link.dispose();
     // johnny-five keeps every Board in a module-global list and arms a plain connect timer;
     // without this each reconnect would leak the old board, parser and transport
     if (c.board.timer) clearTimeout(c.board.timer);
-    const i = five.Board.cache.indexOf(c.board);
-    if (i >= 0) five.Board.cache.splice(i, 1);
+    const cache = firmataLibs().five.Board.cache;
+    const i = cache.indexOf(c.board);
+    if (i >= 0) cache.splice(i, 1);
     c.board.removeAllListeners();
     if (c.io.reportVersionTimeoutId) clearTimeout(c.io.reportVersionTimeoutId);
     c.io.removeAllListeners();

@@ -51,6 +51,10 @@ declare module 'firmata' {
     reportAnalogPin(channel: number, on: 0 | 1): void;
     reportDigitalPin(pin: number, on: 0 | 1): void;
     setSamplingInterval(ms: number): void;
+    /** the message being parsed (sysex handlers read it) */
+    buffer: number[];
+    /** sysex reply handlers by command byte, shared by every instance (firmata.js's own table) */
+    static SYSEX_RESPONSE: Record<number, (board: Firmata) => void>;
   }
   export = Firmata;
 }

@@ -12,8 +12,12 @@ export interface IoOptions {
   /** board id -> digital pin of its power-enable line (HIGH = board powered) */
   enable: Record<string, number>;
   fans: FanPins[];
-  /** grid operator's relay contact on a digital input; `active` = the level that means "trip" */
-  relay?: { pin: number; active: 'low' | 'high' };
+  /**
+   * grid operator's relay contact on a digital input; `active` = the level that means "trip".
+   * A trip (contact goes active) is reported at once; a release only once it has held for
+   * `release_ms` (default 250) on a line without noise and the board, asked again, confirms it.
+   */
+  relay?: { pin: number; active: 'low' | 'high'; release_ms?: number };
   thermistors?: ThermistorPins[];
   /** analog sampling interval asked of the board (ms), default 100 */
   sample_ms?: number;
@@ -56,6 +60,7 @@ export const IO_DEFAULTS = {
   handshake_ms: 3000,
   reconnect_ms: { min: 250, max: 5000 },
   tach_full_scale_rpm: 10_000,
+  relay_release_ms: 250,
 } as const;
 
 /** "A3" or 3 -> analog channel 3; anything else throws (config validation reports it first) */
@@ -79,7 +84,7 @@ export function withDefaults(o: IoOptions) {
       tachChannel: analogChannel(f.tach_pin),
       fullScaleRpm: f.tach_full_scale_rpm ?? IO_DEFAULTS.tach_full_scale_rpm,
     })),
-    relay: o.relay,
+    relay: o.relay && { pin: o.relay.pin, active: o.relay.active, releaseMs: o.relay.release_ms ?? IO_DEFAULTS.relay_release_ms },
     thermistors: (o.thermistors ?? []).map((t) => ({
       id: t.id,
       channel: analogChannel(t.pin),

@@ -19,16 +19,42 @@ import { stats, type Stats } from './stats';
  * (what boards run).
  */
 /**
- * tsx: bin/hashflex.js; bundle: the esbuild bundle; bundle-semi1: the bundle under
- * `node --max-semi-space-size=1` (V8's young generation capped at 1 MB per semi-space instead
- * of 16 MB: more frequent, shorter scavenges for a flat RSS; a deployment choice, not code).
+ * service: what a board runs, and the headline row: the bundle under the node flags and the
+ * Environment= of deploy/hashflex.service (`--max-semi-space-size=1`, `MALLOC_ARENA_MAX=2`), in
+ * a service-like environment (PATH, the unit's variables, nothing else from the bench's).
+ * For comparison: tsx: bin/hashflex.js (what `npx hashflex` runs); bundle: the esbuild bundle
+ * with node's defaults; bundle-semi1: the bundle under `--max-semi-space-size=1` alone (V8's
+ * young generation capped at 1 MB per semi-space instead of 16 MB: more frequent, shorter
+ * scavenges), so the two service settings can be told apart.
  */
-export type FootprintForm = 'tsx' | 'bundle' | 'bundle-semi1';
-const FORM_ARGS: Record<FootprintForm, string[]> = { tsx: [], bundle: [], 'bundle-semi1': ['--max-semi-space-size=1'] };
+export type FootprintForm = 'service' | 'tsx' | 'bundle' | 'bundle-semi1';
+export const FOOTPRINT_FORMS: FootprintForm[] = ['service', 'tsx', 'bundle', 'bundle-semi1'];
+const FORM_ARGS: Record<Exclude<FootprintForm, 'service'>, string[]> = { tsx: [], bundle: [], 'bundle-semi1': ['--max-semi-space-size=1'] };
+const SERVICE_FILE = path.join(__dirname, '..', '..', 'deploy', 'hashflex.service');
+
+/**
+ * How a systemd unit starts node: the options between the node binary and the script on its
+ * ExecStart= line, and its Environment= assignments (KEY=VALUE, optionally double-quoted, several
+ * to a line; a later one wins, as in systemd). Only what deploy/hashflex.service uses is parsed.
+ */
+export function serviceLaunch(unit: string): { nodeArgs: string[]; env: Record<string, string>; script: string } {
+  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1].trim();
+  if (!exec) throw new Error('hashflex.service: no ExecStart= line');
+  const words = exec.split(/\s+/);
+  const at = words.findIndex((w, i) => i > 0 && !w.startsWith('-'));
+  if (at < 0) throw new Error(`hashflex.service: no script on ExecStart=${exec}`);
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(.*)$/gm)) {
+    for (const a of m[1].matchAll(/(?:"([^"=\s]+)=([^"]*)"|([^"=\s]+)=(\S*))/g)) env[a[1] ?? a[3]] = a[2] ?? a[4];
+  }
+  return { nodeArgs: words.slice(1, at), env, script: words[at] };
+}
 
 export interface FootprintRun {
   form: FootprintForm;
   nodeArgs: string[];
+  /** environment given to the agent on top of the bench's own (service: instead of it) */
+  env: Record<string, string>;
   source: string;
   seconds: number;
   rssMb: { steady: number; peak: number; min: number; max: number };
@@ -37,8 +63,12 @@ export interface FootprintRun {
   eventLoopDelayMs?: { p50: number; p99: number; max: number; mean: number };
   gc?: { count: number; totalMs: number; p50: number; p99: number; max: number; byKind: Record<string, number> };
   heapUsedMb?: number;
+  /** RSS and V8 heap every `timelineS` seconds of the window: does RSS level off? */
+  timeline: { s: number; rssMb: number; heapUsedMb?: number; heapTotalMb?: number; externalMb?: number }[];
   telemetryPerS: number;
   meterPollsPerS: number;
+  /** the agent had to be killed: it did not exit within 15 s of SIGTERM */
+  stopTimedOut?: true;
 }
 
 export interface FootprintBenchResult {
@@ -53,9 +83,14 @@ export interface FootprintOptions {
   seconds?: number;
   warmupS?: number;
   boards?: number;
+  /** default FOOTPRINT_FORMS (service first) */
   forms?: FootprintForm[];
+  /** seconds between timeline points (default 30) */
+  timelineS?: number;
   /** extra node options for the agent, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] or ['--max-semi-space-size=1'] */
   nodeArgs?: string[];
+  /** extra environment for the agent, on top of the form's (experiments: e.g. UV_THREADPOOL_SIZE) */
+  env?: Record<string, string>;
   /** edit the agent's config before the run (profiling: e.g. storage.journal_checkpoint) */
   editConfig?: (doc: Record<string, any>) => void;
   log?: (s: string) => void;
@@ -64,14 +99,25 @@ export interface FootprintOptions {
 const ROOT = path.join(__dirname, '..', '..');
 
 export async function benchFootprint(o: FootprintOptions = {}): Promise<FootprintBenchResult> {
-  const forms = o.forms ?? (['tsx', 'bundle', 'bundle-semi1'] as FootprintForm[]);
+  const forms = o.forms ?? FOOTPRINT_FORMS;
   const runs: FootprintRun[] = [];
   let transport = '';
   for (const form of forms) {
     const bundle = form === 'tsx' ? undefined : await agentBundle();
     try {
-      const cmd = bundle ? { file: bundle.file, env: bundle.env, source: bundle.source } : { file: path.join(ROOT, 'bin', 'hashflex.js'), env: {}, source: 'bin/hashflex.js (tsx)' };
-      const r = await measure(form, cmd, [...FORM_ARGS[form], ...(o.nodeArgs ?? [])], o);
+      let cmd: Launch;
+      if (!bundle) {
+        cmd = { file: path.join(ROOT, 'bin', 'hashflex.js'), env: {}, baseEnv: process.env, nodeArgs: [], source: 'bin/hashflex.js (tsx)' };
+      } else if (form === 'service') {
+        const unit = serviceLaunch(fs.readFileSync(SERVICE_FILE, 'utf8'));
+        // systemd starts a service with a clean environment: PATH and the unit's own variables
+        cmd = { file: bundle.file, env: { ...unit.env, ...bundle.env }, baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, nodeArgs: unit.nodeArgs, source: `${bundle.source}, as deploy/hashflex.service runs it` };
+      } else {
+        const { NODE_OPTIONS: _, ...rest } = process.env; // never tsx's loader in a bundle form
+        cmd = { file: bundle.file, env: bundle.env, baseEnv: rest, nodeArgs: FORM_ARGS[form], source: bundle.source };
+      }
+      cmd.env = { ...cmd.env, ...o.env };
+      const r = await measure(form, cmd, [...cmd.nodeArgs, ...(o.nodeArgs ?? [])], o);
       transport = r.transport;
       runs.push(r.run);
       o.log?.(`${form}: rss ${r.run.rssMb.steady.toFixed(1)} MB, cpu ${r.run.cpuPercent.mean.toFixed(2)} %`);
@@ -82,7 +128,17 @@ export async function benchFootprint(o: FootprintOptions = {}): Promise<Footprin
   return { boards: o.boards ?? 8, pollMs: 50, transport, nodeArgs: o.nodeArgs ?? [], runs };
 }
 
-async function measure(form: FootprintForm, cmd: { file: string; env: Record<string, string>; source: string }, nodeArgs: string[], o: FootprintOptions) {
+interface Launch {
+  file: string;
+  /** shown in the result: what the form adds */
+  env: Record<string, string>;
+  /** what it is added to */
+  baseEnv: NodeJS.ProcessEnv;
+  nodeArgs: string[];
+  source: string;
+}
+
+async function measure(form: FootprintForm, cmd: Launch, nodeArgs: string[], o: FootprintOptions) {
   const seconds = o.seconds ?? 60;
   const warmupS = o.warmupS ?? 15;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-footprint-'));
@@ -99,7 +155,7 @@ async function measure(form: FootprintForm, cmd: { file: string; env: Record<str
     const probeOut = path.join(dir, 'probe.json');
     agent = spawn(process.execPath, [...nodeArgs, '-r', path.join(__dirname, 'probe.js'), cmd.file, 'run', '-c', file], {
       stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, ...cmd.env, HASHFLEX_LOG: 'info', HASHFLEX_LOG_FILE: path.join(dir, 'agent.log'), HASHFLEX_PROBE_OUT: probeOut },
+      env: { ...cmd.baseEnv, ...cmd.env, HASHFLEX_LOG: cmd.env.HASHFLEX_LOG ?? 'info', HASHFLEX_LOG_FILE: path.join(dir, 'agent.log'), HASHFLEX_PROBE_OUT: probeOut },
     });
     const pid = agent.pid!;
     const ctl = site.controller!;
@@ -128,20 +184,35 @@ async function measure(form: FootprintForm, cmd: { file: string; env: Record<str
     const last = samples[samples.length - 1];
     const windowS = (last.at - first.at) / 1000;
     const polls = site.meter.stats.requests - polls0;
+    // the agent leaves the boards off and exits on SIGTERM; one that has not after 15 s (systemd's
+    // TimeoutStopSec in the unit) is killed, and the run says so
     const exited = new Promise((r) => agent!.once('exit', r));
     agent.kill('SIGTERM');
-    await exited;
+    const stopped = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+    if (!stopped) {
+      o.log?.(`${form}: the agent did not exit within 15 s of SIGTERM; killed`);
+      agent.kill('SIGKILL');
+      await exited;
+    }
     const probe = fs.existsSync(probeOut) ? JSON.parse(fs.readFileSync(probeOut, 'utf8')) : {};
     const slices = samples.slice(1).map((s, i) => cpuPercent(samples[i], s));
     const rss = stats(samples.map((s) => s.rssMb));
     const cpu: Stats = stats(slices);
     const r2 = (x: number) => Math.round(x * 100) / 100;
+    const every = o.timelineS ?? 30;
+    const heap: { s: number; heapUsedMb: number; heapTotalMb: number; externalMb: number }[] = probe.timeline ?? [];
+    const timeline = samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map((x) => {
+      const s = Math.round((x.at - first.at) / 1000);
+      const h = heap.reduce<typeof heap[number] | undefined>((best, p) => (Math.abs(p.s - s) <= every / 2 && (!best || Math.abs(p.s - s) < Math.abs(best.s - s)) ? p : best), undefined);
+      return { s, rssMb: r2(x.rssMb), heapUsedMb: h?.heapUsedMb, heapTotalMb: h?.heapTotalMb, externalMb: h?.externalMb };
+    });
     const run: FootprintRun = {
-      form, nodeArgs, source: cmd.source, seconds: r2(windowS),
+      form, nodeArgs, env: cmd.env, source: cmd.source, seconds: r2(windowS), timeline,
       rssMb: { steady: rss.p50, peak: r2(last.hwmMb), min: r2(Math.min(...samples.map((s) => s.rssMb))), max: rss.max },
       cpuPercent: { mean: r2(cpuPercent(first, last)), p50: cpu.p50, p99: cpu.p99, max: cpu.max },
       eventLoopDelayMs: probe.eventLoopDelayMs, gc: probe.gc, heapUsedMb: probe.heapUsedMb,
       telemetryPerS: r2(telemetry / windowS), meterPollsPerS: r2(polls / windowS),
+      ...(stopped ? {} : { stopTimedOut: true }),
     };
     return { run, transport: site.transport };
   } finally {

@@ -2,7 +2,8 @@
 // Preloaded into the agent by `hashflex bench footprint` (`node -r scripts/bench/probe.js`), so
 // the agent needs no instrumentation of its own: event-loop delay (perf_hooks histogram, 10 ms
 // resolution as Node's docs suggest for low overhead) and GC pauses (PerformanceObserver 'gc').
-// Figures go to $HASHFLEX_PROBE_OUT at exit, and every 5 s in case the agent dies hard.
+// Figures go to $HASHFLEX_PROBE_OUT at exit, and every 5 s in case the agent dies hard; V8 heap
+// figures every 10 s go into a timeline (seconds since the reset), to see whether memory levels off.
 const fs = require('node:fs');
 const { monitorEventLoopDelay, PerformanceObserver, constants } = require('node:perf_hooks');
 
@@ -19,6 +20,13 @@ if (out) {
   // pauses recorded only after a reset (the bench resets after warm-up by SIGUSR2)
   let pauses = [];
   let byKind = {};
+  let since = performance.now();
+  let timeline = [];
+  const mb = (b) => Math.round((b / 2 ** 20) * 100) / 100;
+  setInterval(() => {
+    const m = process.memoryUsage();
+    timeline.push({ s: Math.round((performance.now() - since) / 1000), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external) });
+  }, 10_000).unref();
   const gc = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       pauses.push(e.duration);
@@ -38,10 +46,11 @@ if (out) {
       eventLoopDelayMs: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean), resolutionMs: 10 },
       gc: { count: s.length, totalMs: r(s.reduce((a, b) => a + b, 0)), p50: r(q(0.5)), p99: r(q(0.99)), max: r(s[s.length - 1] ?? 0), byKind },
       heapUsedMb: r(process.memoryUsage().heapUsed / 2 ** 20),
+      timeline,
     };
     try { fs.writeFileSync(out, JSON.stringify(figures)); } catch { /* the bench reports a missing file */ }
   };
-  process.on('SIGUSR2', () => { eld.reset(); pauses = []; byKind = {}; });
+  process.on('SIGUSR2', () => { eld.reset(); pauses = []; byKind = {}; timeline = []; since = performance.now(); });
   setInterval(write, 5000).unref();
   process.on('exit', write);
 }

@@ -59,3 +59,47 @@ export function sampleProc(pid: number): ProcSample | undefined {
 export function cpuPercent(a: ProcSample, b: ProcSample): number {
   return b.at > a.at ? (100 * (b.cpuS - a.cpuS) * 1000) / (b.at - a.at) : NaN;
 }
+
+/**
+ * The machine's CPU time from /proc/stat's first line (`cpu  user nice system idle iowait irq
+ * softirq steal ...`, in clock ticks, summed over every core): busy is all but idle and iowait.
+ */
+export function parseMachineStat(text: string): { busy: number; total: number } {
+  const f = /^cpu\s+(.*)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number) ?? [];
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+}
+
+/**
+ * CPU use of groups of processes over a window, in % of one core, and of the whole machine:
+ * start() then stop(). A process that exits in between counts up to its last sample.
+ */
+export function cpuWindow(groups: Record<string, number[]>): { stop(): { cores: number; machine: number; groups: Record<string, number> } } {
+  const read = () => {
+    const procs = Object.fromEntries(Object.entries(groups).map(([g, pids]) => [g, pids.map((p) => sampleProc(p)?.cpuS)]));
+    let m = { busy: NaN, total: NaN };
+    try { m = parseMachineStat(fs.readFileSync('/proc/stat', 'utf8')); } catch { /* not Linux */ }
+    return { at: performance.now(), procs, m };
+  };
+  const a = read();
+  return {
+    stop() {
+      const b = read();
+      const s = (b.at - a.at) / 1000;
+      const cores = (require('node:os') as typeof import('node:os')).cpus().length;
+      const r = (x: number) => Math.round(x * 10) / 10;
+      const out: Record<string, number> = {};
+      for (const g of Object.keys(groups)) {
+        let cpu = 0;
+        groups[g].forEach((_, i) => {
+          const x = a.procs[g][i], y = b.procs[g][i];
+          if (x !== undefined && y !== undefined) cpu += y - x;
+        });
+        out[g] = r((100 * cpu) / s);
+      }
+      // machine: busy share of all cores' time, in % of one core (200 = two cores flat out)
+      const machine = r((100 * cores * (b.m.busy - a.m.busy)) / (b.m.total - a.m.total));
+      return { cores, machine, groups: out };
+    },
+  };
+}
