@@ -116,6 +116,8 @@ const control = z.object({
   stagger_ms: z.number().int().min(0).max(600_000).default(2000),
   /** a board is switched on only after the target has allowed it this long (add slowly) */
   board_on_delay_ms: z.number().int().min(0).max(3_600_000).default(30_000),
+  /** how long a board its driver found faulted is held out before control tries it again */
+  board_retry_ms: z.number().int().min(1000).max(3_600_000).default(30_000),
   /** board temperature that starts throttling, and the one that trips */
   throttle_c: z.number().min(20).max(150).default(80),
   trip_c: z.number().min(20).max(150).default(95),

@@ -49,6 +49,7 @@ export function buildHardware(config: Config, clock: Clock): Hardware {
 export const SPLIT_STEP_MHZ = 6.25;
 
 /** how long a board excluded for a driver fault stays out before control tries it again */
+/** control.board_retry_ms's default */
 export const BOARD_RETRY_MS = 30_000;
 
 interface BoardHealth {
@@ -201,7 +202,7 @@ export class Site extends EventEmitter {
    * A driver fault counts for a board that has been hashing since control last switched it on;
    * bringing a board up is judged by its runner (start or ramp failing). Once excluded, the
    * board is powered down, so its driver cannot show it healthy again: the fault is held for
-   * BOARD_RETRY_MS and then cleared, and control brings the board up again (after
+   * control.board_retry_ms and then cleared, and control brings the board up again (after
    * board_on_delay_ms when others run); if it still fails, that is a new fault.
    */
   private noteStatus(id: string, st: BoardStatus): void {
@@ -216,9 +217,9 @@ export class Site extends EventEmitter {
     const h = this.health.get(id)!;
     const now = this.clock.now();
     if (h.runnerTarget() <= 0 && h.told === undefined) h.wasOn = false;
-    // a driver fault on a board that was hashing holds it out for BOARD_RETRY_MS
+    // a driver fault on a board that was hashing holds it out for control.board_retry_ms
     if (h.wasOn && h.driver && h.driverSince === undefined) { h.driverSince = now; h.driverFault = h.driver; }
-    if (h.driverSince !== undefined && now - h.driverSince >= BOARD_RETRY_MS) {
+    if (h.driverSince !== undefined && now - h.driverSince >= this.config.control.board_retry_ms) {
       h.driverSince = undefined; // time to try it again: the runner judges the bring-up
       h.driverFault = undefined;
       h.wasOn = false;
