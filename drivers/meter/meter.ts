@@ -149,8 +149,11 @@ export class ModbusMeter extends EventEmitter implements Meter {
   private async pollOnce(): Promise<void> {
     this.layout ??= await this.resolveLayout();
     const { map, base, fast, slow } = this.layout;
+    const sent = this.clock.now();
     const raw = await this.read(fast, map.fn);
-    const at = this.clock.now();
+    // the reading was taken somewhere between request and reply: stamp it at the midpoint, so the
+    // under-frequency detector's crossing estimate is not late by the whole round trip
+    const at = sent + Math.round((this.clock.now() - sent) / 2);
     const hz = decodePoint(raw, fast, map.fast.hz, base);
     const kw = decodePoint(raw, fast, map.fast.kw, base);
     if (!Number.isFinite(hz) || !Number.isFinite(kw)) throw new MeterError(`${this.id}: unusable reading hz=${hz} kw=${kw}`, 'invalid');
