@@ -17,8 +17,9 @@ import { AGENT_ID, allOnAtSim, liveConfig, startLiveSite, until } from './fixtur
  */
 const t = suite('crash safety');
 const BIN = path.join(__dirname, '..', 'bin', 'hashflex.js');
-const SEED = 0x5eed;
-const KILLS = 2;
+// `HASHFLEX_CRASH_KILLS=20 npm test -- crash` for a longer run than CI's (same seed: same moments)
+const SEED = Number(process.env.HASHFLEX_CRASH_SEED ?? 0x5eed);
+const KILLS = Number(process.env.HASHFLEX_CRASH_KILLS ?? 5);
 let site: SimSite;
 let dir = '';
 let file = '';
