@@ -48,10 +48,6 @@ export function buildHardware(config: Config, clock: Clock): Hardware {
 /** the PLL step control splits a power target in (MHz) */
 export const SPLIT_STEP_MHZ = 6.25;
 
-/** how long a board excluded for a driver fault stays out before control tries it again */
-/** control.board_retry_ms's default */
-export const BOARD_RETRY_MS = 30_000;
-
 interface BoardHealth {
   /** the runner's last failed step, cleared by its next success */
   runner?: string;

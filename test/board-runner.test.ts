@@ -20,13 +20,19 @@ function closedBoard(calls: string[]): Hashboard {
 
 const flush = () => new Promise((r) => setImmediate(r));
 
-test('a failing step is retried while the runner runs', async () => {
+/** a runner on a closed board, asked for 300 MHz: its first step has failed, a retry is due */
+async function failedRunner() {
   const clock = new VirtualClock();
   const calls: string[] = [];
   const faults: (string | undefined)[] = [];
   const r = new BoardRunner(closedBoard(calls), undefined, false, clock, pino({ level: 'silent' }), (f) => faults.push(f));
   r.target = 300;
   await flush();
+  return { clock, calls, faults, r };
+}
+
+test('a failing step is retried while the runner runs', async () => {
+  const { clock, calls, faults } = await failedRunner();
   assert.equal(calls, ['start']);
   assert.equal(faults, ['hb0 is closed']);
   assert.is(clock.pending, 1, 'one retry scheduled');
@@ -36,12 +42,7 @@ test('a failing step is retried while the runner runs', async () => {
 });
 
 test('after stop(): shed once, later targets ignored, the retry cancelled, no fault reported', async () => {
-  const clock = new VirtualClock();
-  const calls: string[] = [];
-  const faults: (string | undefined)[] = [];
-  const r = new BoardRunner(closedBoard(calls), undefined, false, clock, pino({ level: 'silent' }), (f) => faults.push(f));
-  r.target = 300;
-  await flush();
+  const { clock, calls, faults, r } = await failedRunner();
   assert.is(clock.pending, 1);
   await r.stop();
   assert.is(clock.pending, 0, 'nothing left to keep the process alive');

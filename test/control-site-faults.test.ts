@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { VirtualClock } from '../agent/clock';
 import { validateConfig } from '../agent/config';
 import type { ControlEvent } from '../agent/control/types';
-import { BOARD_RETRY_MS, Site } from '../agent/site';
+import { Site } from '../agent/site';
 import { simBoard } from '../sim/hashboard';
 import { Plant } from '../sim/plant';
 import { VirtualBoard, VirtualIo, VirtualMeter } from '../sim/virtual';
@@ -34,7 +34,8 @@ async function site(boards = 3) {
     for (let t = 0; t < ms; t += 100) { clock.advance(100); plant.tick(100); await new Promise((r) => setImmediate(r)); }
   };
   const hashing = () => ids.filter((id) => { const b = plant.boards.get(id)!; return b.enabled && b.active; });
-  return { s, clock, plant, hw, events, run, hashing };
+  // control.board_retry_ms at its default
+  return { s, clock, plant, hw, events, run, hashing, retryMs: config.control.board_retry_ms };
 }
 
 test('a fault the driver reports on one board is forwarded: that board is left out, the others keep mining, recovery re-includes it', async () => {
@@ -48,10 +49,10 @@ test('a fault the driver reports on one board is forwarded: that board is left o
   assert.equal(r.hashing(), ['hb0', 'hb2'], 'the faulted board is out, the rest keep mining');
   assert.is(r.s.controller.frequencies.get('hb1'), 0);
   assert.ok(r.s.minersKw() > 2, `the others took over its share: ${r.s.minersKw().toFixed(2)} kW`);
-  await r.run(BOARD_RETRY_MS / 2);
+  await r.run(r.retryMs / 2);
   assert.equal(r.hashing(), ['hb0', 'hb2'], 'held out while the fault stands');
   r.hw[1].faults.silent = false; // repaired
-  await r.run(BOARD_RETRY_MS + 60_000);
+  await r.run(r.retryMs + 60_000);
   assert.ok(r.events.some((e) => e.kind === 'recover' && e.source === 'board:hb1'), 'recover event');
   assert.equal(r.hashing(), ['hb0', 'hb1', 'hb2'], 'recovery re-includes it');
   assert.is(r.s.controller.state, 'running');
@@ -66,7 +67,7 @@ test('a board that stays broken is retried, not re-included, and never stops the
   assert.ok(!r.hashing().includes('hb2'));
   assert.equal(r.hashing(), ['hb0', 'hb1']);
   const faults = r.events.filter((e) => e.kind === 'fault' && e.source === 'board:hb2').length;
-  assert.ok(faults >= 1 && faults <= 12, `retried at most every ${BOARD_RETRY_MS / 1000} s or so: ${faults} fault events in 5 min`);
+  assert.ok(faults >= 1 && faults <= 12, `retried at most every ${r.retryMs / 1000} s or so: ${faults} fault events in 5 min`);
   await r.s.stop();
 });
 

@@ -6,7 +6,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { realClock } from '../clock';
-import { type MqttTopics, brokerUrl, createUplink, isMqttUrl, mqttOptions, mqttTopics } from '../uplink';
+import { brokerUrl, createUplink, isMqttUrl, mqttIdentity, mqttOptions } from '../uplink';
 import { Journal } from '../uplink/journal';
 import { VERSION } from '../version';
 import { timer, type CheckResult, type DoctorContext } from './types';
@@ -64,23 +64,23 @@ export async function checkUplink(ctx: DoctorContext): Promise<CheckResult> {
  * here), Mosquitto 2.0 grants it and silently filters what it delivers.
  */
 async function checkMqttUplink(ctx: DoctorContext, u: NonNullable<DoctorContext['config']['uplink']>, r: ReturnType<typeof timer>): Promise<CheckResult> {
-  const m = mqttOptions(u)!; // validated config: an MQTT url has a site
-  const agent = ctx.config.agent.id;
-  const password = u.token;
-  const username = password !== undefined ? (m.username ?? agent) : m.username;
-  let t: MqttTopics;
+  // validated config: an MQTT url has a site; the token is the broker password, as in the agent
+  const m = { ...mqttOptions(u)!, password: u.token };
+  const password = m.password;
+  let id: ReturnType<typeof mqttIdentity>;
   let ca: Buffer | undefined;
   try {
-    t = mqttTopics(m.topicPrefix ?? 'hashflex', m.site, agent);
+    id = mqttIdentity(m, ctx.config.agent.id);
     ca = u.ca_file ? fs.readFileSync(u.ca_file) : undefined;
   } catch (e) {
     return r.fail(`${u.url}: ${(e as Error).message}`, 'fix the uplink section: hashflex config check FILE');
   }
+  const { topics: t, username } = id;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mqtt = require('mqtt') as typeof import('mqtt');
   const client = mqtt.connect(brokerUrl(u.url), {
     protocolVersion: 5, clean: true, reconnectPeriod: 0, connectTimeout: ctx.opts.uplinkTimeoutMs,
-    clientId: `${m.clientId ?? `hashflex-${m.site}-${agent}`}-doctor`, username, password, ca,
+    clientId: `${id.clientId}-doctor`, username, password, ca,
     properties: { sessionExpiryInterval: 0 },
   });
   let lastError: string | undefined;

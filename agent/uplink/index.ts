@@ -7,7 +7,7 @@ import type { MqttOptions } from './mqtt-transport';
 import { DEFAULT_MAX_BYTES, Journal, type JournalSync } from './journal';
 
 export { Uplink, type UplinkOptions, type UplinkStats, transportFor } from './client';
-export { type MqttOptions, type MqttTopics, mqttTopics, isMqttUrl, brokerUrl } from './mqtt-transport';
+export { type MqttOptions, type MqttTopics, mqttIdentity, mqttTopics, isMqttUrl, brokerUrl } from './mqtt-transport';
 export type { Transport, Link, LinkHandler, OutKind, Scope } from './transport';
 export { Journal, type JournalOptions, type JournalStats, type JournalSync } from './journal';
 export * from './protocol';

@@ -64,6 +64,15 @@ export function mqttTopics(prefix: string, site: string, agent: string): MqttTop
   };
 }
 
+/** how an agent appears on the broker: its topics, client id and user, with MqttOptions' defaults */
+export function mqttIdentity(o: MqttOptions, agentId: string): { topics: MqttTopics; clientId: string; username?: string } {
+  return {
+    topics: mqttTopics(o.topicPrefix ?? 'hashflex', o.site, agentId),
+    clientId: o.clientId ?? `hashflex-${o.site}-${agentId}`,
+    username: o.password !== undefined ? (o.username ?? agentId) : o.username,
+  };
+}
+
 export function isMqttUrl(url: string): boolean {
   return /^(mqtts?|mqtt\+wss?):\/\//i.test(url);
 }
@@ -84,15 +93,15 @@ export interface MqttTransportOptions extends MqttOptions {
 }
 
 export function mqttTransport(o: MqttTransportOptions): Transport {
-  const t = mqttTopics(o.topicPrefix ?? 'hashflex', o.site, o.agentId);
+  const { topics: t, clientId, username } = mqttIdentity(o, o.agentId);
   const state = (online: boolean): string => JSON.stringify({ online, agent: o.agentId, boot: o.bootId, version: o.version });
   // loaded on first use: a WebSocket-only agent does not pay for the mqtt package
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mqtt = require('mqtt') as typeof import('mqtt');
   const options: IClientOptions = {
     protocolVersion: 5,
-    clientId: o.clientId ?? `hashflex-${o.site}-${o.agentId}`,
-    username: o.password !== undefined ? (o.username ?? o.agentId) : o.username,
+    clientId,
+    username,
     password: o.password,
     ca: o.ca,
     clean: true,

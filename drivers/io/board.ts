@@ -182,11 +182,6 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     return (this.tempsView ??= Object.freeze(Object.fromEntries(this.temps)));
   }
 
-  /** one thermistor's reading (°C), NaN when unknown; no allocation */
-  temperature(id: string): number {
-    return this.temps.get(id) ?? NaN;
-  }
-
   /** resolves once every write issued so far has been handed to the OS */
   whenWritten(): Promise<void> {
     return this.conn?.link.whenWritten() ?? Promise.resolve();
