@@ -134,6 +134,12 @@ test('A silent board is pinged, then dropped as a timeout after watchdog_ms, and
   await rig.io.start();
   await until(() => rig.received.some((r) => r.hex === 'd001'), 'configured');
   rig.sim.faults.silence = true;
+  // a reply the sim wrote before falling silent may still be on its way; it would restart the
+  // watchdog's window at whatever virtual time it lands. Let the line go quiet first.
+  for (let seen = -1; seen !== rig.io.counters.frames;) {
+    seen = rig.io.counters.frames;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const faults: (Error & { code: number; timeout: boolean })[] = [];
   rig.io.on('fault', (e) => faults.push(e));
   let pinged = false;
