@@ -40,6 +40,8 @@ interface Scheduled {
 /** A clock that only moves when told to: `advance(ms)` runs every timer due, in order. */
 export class VirtualClock implements Clock {
   private t: number;
+  /** wall-clock steps (NTP, an operator's `date -s`): now() moves, monotonic() does not */
+  private wallSkew = 0;
   private seq = 0;
   private queue: Scheduled[] = [];
 
@@ -48,7 +50,12 @@ export class VirtualClock implements Clock {
   }
 
   now(): number {
-    return this.t;
+    return this.t + this.wallSkew;
+  }
+
+  /** Step the wall clock alone by `ms` (negative: backwards); timers and monotonic() are unmoved. */
+  stepWall(ms: number): void {
+    this.wallSkew += ms;
   }
 
   monotonic(): number {

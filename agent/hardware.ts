@@ -22,8 +22,10 @@ export function newCounters(): LinkCounters {
 }
 
 export interface MeterSample {
-  /** when the values were read (clock ms), never re-stamped */
+  /** when the values were read (wall clock ms, for timestamps), never re-stamped */
   at: number;
+  /** the same instant on the monotonic clock (clock.monotonic()): every duration is measured on this */
+  mono: number;
   hz: number;
   /** total active power, positive = import from the grid */
   kw: number;
@@ -89,12 +91,20 @@ export interface FanStatus {
  * The Firmata I/O board. Events:
  *  'relay' (active: boolean)   the grid relay contact changed: active at once (fast path); a release only after a clean
  *                              window (grid.relay.release_ms) that the board confirms when asked again
- *  'fault' (Error)             the board went away or sends garbage; it reconnects by itself
+ *  'fault' (Error)             the board went away or sends garbage (the link is lost); it reconnects by itself
  *  'ready' ()                  (re)connected and pins configured
+ *  'pin-fault' (PinFault)      one function's pin cannot be used (wrong pin, no such channel): a fault of
+ *                              that function only, never of the link; emitted after every 'ready' that finds it
  */
 export interface IoBoard extends EventEmitter {
   /** drive one board's power-enable line; synchronous write to the link */
   setEnable(boardId: string, on: boolean): void;
+  /**
+   * Trip path: every enable line low now, in one digital-port message per I/O port. Resolves once
+   * those bytes are handed to the OS (or at once when the board is not connected: its pull-downs
+   * hold the lines low); never rejects.
+   */
+  shedEnables(): Promise<void>;
   setFanDuty(fanId: string, duty: number): void;
   fans(): FanStatus[];
   /** thermistor readings (°C) by id */
@@ -103,4 +113,13 @@ export interface IoBoard extends EventEmitter {
   readonly connected: boolean;
   start(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A pin of one function the I/O board cannot drive or read. */
+export interface PinFault {
+  /** what the pin is for, and whose */
+  function: 'enable' | 'relay' | 'fan' | 'tach' | 'thermistor';
+  /** board id (enable), fan id (fan, tach), thermistor id, or 'relay' */
+  id: string;
+  error: string;
 }

@@ -4,7 +4,7 @@ import { BoardRunner } from './board-runner';
 import { realClock, type Clock, type Timer } from './clock';
 import type { Config } from './config';
 import { Controller } from './control/controller';
-import type { BoardModel, ControlEvent, TripSource } from './control/types';
+import type { BoardModel, ControlEvent, CurtailSource, TripSource } from './control/types';
 import type { BoardStatus, Hashboard, IoBoard, Meter, MeterSample } from './hardware';
 import { logger } from './log';
 import { FAN_DEFAULTS, FanController, type FanCurveSettings } from './control/fans';
@@ -166,9 +166,9 @@ export class Site extends EventEmitter {
     this.telemetryTimer = this.clock.setInterval(() => this.emit('telemetry', this.telemetry()), every);
   }
 
-  /** curtail from the controller: resolves once every board is off */
-  async curtail(): Promise<void> {
-    this.controller.curtail();
+  /** a curtailment (the controller's command, the SCADA coil, OpenADR): resolves once every board is off */
+  async curtail(source: CurtailSource = 'command'): Promise<void> {
+    this.controller.curtail(source);
     await this.shedDone;
   }
 

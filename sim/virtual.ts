@@ -56,7 +56,7 @@ export class VirtualMeter extends EventEmitter implements Meter {
     this.lastAt = now;
     this.stale = false;
     const p = this.plant;
-    this.emit('sample', { at: now, hz: p.hz, kw: p.gridKw(), importKwh: p.importKwh, exportKwh: p.exportKwh });
+    this.emit('sample', { at: now, mono: this.clock.monotonic(), hz: p.hz, kw: p.gridKw(), importKwh: p.importKwh, exportKwh: p.exportKwh });
   }
 
   async stop(): Promise<void> {
@@ -219,6 +219,11 @@ export class VirtualIo extends EventEmitter implements IoBoard {
     if (!this.plugged) return;
     const b = this.plant.boards.get(boardId);
     if (b) b.enabled = on;
+  }
+
+  async shedEnables(): Promise<void> {
+    if (!this.plugged) return;
+    for (const b of this.plant.boards.values()) b.enabled = false;
   }
 
   setFanDuty(fanId: string, duty: number): void {

@@ -2,7 +2,7 @@ import type { Clock, Timer } from '../clock';
 import { splitTarget } from './split';
 import { SurplusFollower } from './surplus';
 import { UnderfrequencyDetector } from './underfrequency';
-import type { BoardModel, ControlEvent, Mode, SiteState, TripSource } from './types';
+import { CURTAIL_SOURCES, type BoardModel, type ControlEvent, type CurtailSource, type Mode, type SiteState, type TripSource } from './types';
 
 export interface ControlSettings {
   mode: Mode;
@@ -83,7 +83,7 @@ export class Controller {
   }
 
   get state(): SiteState {
-    if (this.trips.size) return this.trips.size === 1 && this.trips.has('command') ? 'curtailed' : 'tripped';
+    if (this.trips.size) return [...this.trips.keys()].every((t) => (CURTAIL_SOURCES as readonly string[]).includes(t)) ? 'curtailed' : 'tripped';
     if (this.admitted !== Infinity) return 'ramping';
     return this.faults.size ? 'fault' : 'running';
   }
@@ -166,8 +166,14 @@ export class Controller {
 
   // ---- controller commands --------------------------------------------------------------
 
-  curtail(): void {
-    this.trip('command');
+  /** a curtailment by the site controller (`command`), the SCADA coil or an OpenADR event */
+  curtail(source: CurtailSource = 'command'): void {
+    this.trip(source);
+  }
+
+  /** end one source's curtailment (the SCADA coil written 0, an OpenADR event over); others stand */
+  endCurtail(source: Exclude<CurtailSource, 'command'>): void {
+    this.clear(source, 'command');
   }
 
   release(): CommandResult {

@@ -153,6 +153,11 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     }
   }
 
+  shedEnables(): Promise<void> {
+    for (const id of Object.keys(this.o.enable)) this.setEnable(id, false);
+    return this.whenWritten();
+  }
+
   setFanDuty(fanId: string, duty: number): void {
     const fan = this.o.fans.find((f) => f.id === fanId);
     if (!fan || !Number.isFinite(duty)) return;

@@ -150,10 +150,13 @@ export class ModbusMeter extends EventEmitter implements Meter {
     this.layout ??= await this.resolveLayout();
     const { map, base, fast, slow } = this.layout;
     const sent = this.clock.now();
+    const sentMono = this.clock.monotonic();
     const raw = await this.read(fast, map.fn);
     // the reading was taken somewhere between request and reply: stamp it at the midpoint, so the
     // under-frequency detector's crossing estimate is not late by the whole round trip
-    const at = sent + Math.round((this.clock.now() - sent) / 2);
+    const half = (this.clock.monotonic() - sentMono) / 2;
+    const at = sent + Math.round(half);
+    const mono = sentMono + half;
     const hz = decodePoint(raw, fast, map.fast.hz, base);
     const kw = decodePoint(raw, fast, map.fast.kw, base);
     if (!Number.isFinite(hz) || !Number.isFinite(kw)) throw new MeterError(`${this.id}: unusable reading hz=${hz} kw=${kw}`, 'invalid');
@@ -162,7 +165,7 @@ export class ModbusMeter extends EventEmitter implements Meter {
       this.repeatRun++;
     } else {
       this.lastRaw = raw;
-      this.publish({ at, hz, kw, importKwh: this.importKwh, exportKwh: this.exportKwh });
+      this.publish({ at, mono, hz, kw, importKwh: this.importKwh, exportKwh: this.exportKwh });
     }
     if (slow && at - this.lastSlowAt >= this.t.counters_ms) {
       const r = await this.read(slow, map.fn);
