@@ -1,100 +1,74 @@
-import type { Clock, Timer } from './clock';
+import type { Clock } from './clock';
+import type { LoadModel } from './control/types';
 import type { Hashboard, IoBoard } from './hardware';
+import { hashboardLoad } from './loads';
 import type { Logger } from './log';
+import { Runner } from './runner';
 
 /** Time a hashboard's power stage needs after its enable line goes high before the chain answers. */
 const POWER_UP_MS = 200;
 
 /**
- * Brings one board to the frequency control asks for, one step at a time, latest target wins.
- * Normal changes go through here (power up, start the chain, ramp); a trip does NOT: it calls
- * `shed()`, which cuts the enable line and stops the chain at once and makes any step in flight
- * start over from the powered-off state.
+ * A hashboard as a load: power up, start the chain, ramp the chip frequency. On a trip the site
+ * cuts every enable line at once (IoBoard.shedEnables) and `shed()` stops the chain.
  */
-export class BoardRunner {
-  private want = 0;
+export class BoardRunner extends Runner {
+  readonly model: LoadModel;
   private powered: boolean;
   private started = false;
-  private busy = false;
-  /** bumped by every shed, so a step in flight knows it has been overtaken */
-  private epoch = 0;
-  private retry?: Timer;
-  /** after stop(): no more steps, no more retries (the agent is shutting down) */
-  private stopped = false;
 
   constructor(
     readonly board: Hashboard,
     private readonly io: IoBoard | undefined,
     private readonly hasEnable: boolean,
     private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly onFault: (fault: string | undefined) => void,
+    log: Logger,
+    onResult: (error: string | undefined) => void,
   ) {
+    super(log, onResult);
+    this.model = hashboardLoad(board);
     this.powered = !hasEnable;
   }
 
-  /** Trip path: enable line low (synchronous write), chain inactive. Resolves when both are written. */
-  shed(): Promise<void> {
-    this.epoch++;
-    this.want = 0;
-    if (this.hasEnable && this.io) {
-      this.io.setEnable(this.board.id, false);
-      this.powered = false;
-    }
+  get id(): string {
+    return this.board.id;
+  }
+
+  /**
+   * After the site has cut the enable lines: chain inactive. A board with no enable line whose
+   * chain did not take the stop (a dead link) may still be hashing: that is said, not hidden.
+   */
+  protected stopNow(): Promise<string | undefined> {
+    if (this.hasEnable) this.powered = false;
     this.started = false;
-    return this.board.trip().catch(() => { /* a dead link: the enable line has cut power anyway */ });
+    return this.board.trip().then(
+      () => undefined,
+      (e: Error) => (this.hasEnable ? undefined : `${this.board.id}: no enable line and the stop was not written (${e.message})`),
+    );
   }
 
-  /** Shut down: shed, then ignore later targets and cancel the retry, so nothing keeps the process alive. */
-  stop(): Promise<void> {
-    this.stopped = true;
-    this.retry?.cancel();
-    return this.shed();
-  }
-
-  set target(mhz: number) {
-    if (this.stopped) return;
-    this.want = mhz;
-    void this.converge();
-  }
-
-  get target(): number {
-    return this.want;
-  }
-
-  private async converge(): Promise<void> {
-    if (this.busy || this.stopped) return;
-    this.retry?.cancel();
-    this.busy = true;
-    try {
-      for (;;) {
-        const epoch = this.epoch;
-        const want = this.want;
-        await this.step(want, epoch);
-        if (this.stopped || (epoch === this.epoch && want === this.want)) break;
-      }
-      if (!this.stopped) this.onFault(undefined);
-    } catch (e) {
-      this.log.warn({ board: this.board.id, err: (e as Error).message }, 'board step failed');
-      this.started = false;
-      if (this.stopped) return;
-      this.onFault((e as Error).message);
-      // try again later: the link reconnects by itself, and control may still want this board
-      this.retry = this.clock.setTimeout(() => void this.converge(), 2000);
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  private async step(want: number, epoch: number): Promise<void> {
+  protected async step(want: number, epoch: number): Promise<void> {
     // every await may be overtaken by a trip: never switch anything on after one
     const overtaken = () => epoch !== this.epoch;
+    try {
+      await this.ramp(want, overtaken);
+    } catch (e) {
+      this.started = false;
+      throw e;
+    }
+  }
+
+  private async ramp(want: number, overtaken: () => boolean): Promise<void> {
     if (want <= 0) {
-      if (this.started) await this.board.setFrequency(0);
-      if (this.hasEnable && this.io && this.powered) {
-        this.io.setEnable(this.board.id, false);
-        this.powered = false;
-        this.started = false;
+      try {
+        if (this.started) await this.board.setFrequency(0);
+      } finally {
+        // power goes off even when the chain did not take the ramp down
+        if (this.hasEnable && this.io && this.powered) {
+          this.io.setEnable(this.board.id, false);
+          this.powered = false;
+          this.started = false;
+        }
       }
       return;
     }

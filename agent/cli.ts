@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { args, isUsageError, UsageError } from './cli-args';
 import { ConfigError, configWarnings, loadConfig } from './config';
 import { isHashflexError } from './errors';
 
@@ -10,16 +10,18 @@ const USAGE = `usage:
   hashflex run -c FILE                      run the agent with a config file (YAML or JSON)
   hashflex sim [--scenario NAME|FILE] [--boards N] [--speed X|max] [--duration S] [--report FILE]
                [--seed N] [--poll-ms N]     simulated site + the real agent, end to end
-  hashflex sim --hardware-only --out DIR    only the simulated hardware; writes DIR/sim.json and DIR/agent.yaml
-  hashflex doctor -c FILE [--json]          commissioning checks; exit 0 only if all pass
+  hashflex sim --hardware-only --out DIR [--scenario NAME|FILE]
+                                            only the simulated hardware (default scenario: quiet); writes DIR/sim.json and DIR/agent.yaml
+  hashflex doctor -c FILE [--json] [--verbose]
+                                            commissioning checks; exit 0 only if all pass; logs to a file (--verbose: stderr)
   hashflex config check FILE                validate a config; one line per problem
+  hashflex discover CIDR... [--json] [--out FILE] [--timeout-ms N] [--concurrency N] [--deadline-s N]
+                                            find the miners in private/loopback/link-local ranges (at most 4096 addresses)
   hashflex bench [trip|footprint|surplus|fleet] [--json]
   hashflex ledger key -c FILE               the board's ledger public key
   hashflex ledger verify FILE --key PUBKEY  check a surplus ledger's chain and signatures
   hashflex ledger export --from ISO --to ISO [-c FILE | --file FILE] [--out PREFIX]
 `;
-
-export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
         return configCommand(rest);
       case 'doctor':
         return await (require('./doctor') as typeof import('./doctor')).doctorCommand(rest);
+      case 'discover':
+        return await (require('./discover') as typeof import('./discover')).discoverCommand(rest);
       case 'ledger':
         return await (require('./ledger/command') as typeof import('./ledger/command')).ledgerCommand(rest);
       case 'bench':
@@ -47,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (e) {
-    if (e instanceof UsageError || String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+    if (isUsageError(e)) {
       process.stderr.write(`hashflex: ${(e as Error).message}\n${USAGE}`);
       return 2;
     }
@@ -58,14 +62,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`hashflex: ${isHashflexError(e) ? e.message : (e as Error).stack ?? e}\n`);
     return 1;
   }
-}
-
-/** parseArgs with the project's conventions: unknown options are usage errors */
-export function args<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, positionals = 0) {
-  const config: { args: string[]; options: O; allowPositionals: true; strict: true } = { args: argv, options, allowPositionals: true, strict: true };
-  const r = parseArgs(config);
-  if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`);
-  return r;
 }
 
 function configCommand(argv: string[]): number {

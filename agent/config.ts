@@ -5,8 +5,10 @@ import { z } from 'zod';
 import { ErrorCode, HashflexError } from './errors';
 import { hashboardRangeProblems, hashboardTuning } from '../drivers/hashboard/config';
 import { ledgerSchema } from './ledger/config';
-import { tokenFilePermissionWarnings } from './security';
+import { readSecret, secretFile, secretFileWarnings, secretInline, secretInlineOf, type SecretSource } from './security';
 import { isMqttUrl } from './uplink/mqtt-transport';
+import { cidrProblem } from './grid/scada/allow';
+import { isMinerDriver, minerDrivers } from '../drivers/miner';
 
 /**
  * The config file (YAML; JSON is valid YAML), validated once at start-up. Every problem is
@@ -27,9 +29,10 @@ const serial = z.union([
   z.object({ tcp: hostPort }).strict(),
 ], { errorMap: () => ({ message: 'expected { path, baud } or { tcp: "HOST:PORT" }' }) });
 
+/** a token inline or in a file: the one secret rule (security.ts, README "Secrets") */
 const secret = {
-  token: z.string().min(8, 'tokens are at least 8 characters').optional(),
-  token_file: z.string().min(1).optional(),
+  token: secretInline.optional(),
+  token_file: secretFile.optional(),
 };
 
 /** a meter's serial line: the SDM630 leaves the factory at 9600 baud */
@@ -45,12 +48,16 @@ const meter = z.object({
   unit: z.number().int().min(0).max(255).default(1),
   poll_ms: z.number().int().min(10).max(60_000).default(50),
   stale_ms: z.number().int().min(50).max(600_000).default(1000),
+  /** identical readings for this long = stale, reason frozen (well above any real meter's register refresh) */
+  frozen_ms: z.number().int().min(50).max(3_600_000).default(10_000),
   timeout_ms: z.number().int().min(10).max(10_000).default(250),
   counters_ms: z.number().int().min(0).max(3_600_000).default(5000),
   backoff_max_ms: z.number().int().min(10).max(600_000).default(5000),
   allow_repeats: z.boolean().default(false),
   /** what losing the meter means: trip the site, or hold the last cap (state `fault`) */
   on_lost: z.enum(['trip', 'hold']).default('trip'),
+  /** after a loss, this long of unbroken fresh samples before meter-lost ends (doubled per loss soon after a release) */
+  release_ms: z.number().int().min(0).max(600_000).default(5000),
 }).strict()
   .refine((m) => (m.tcp === undefined) !== (m.serial === undefined), { message: 'give exactly one of tcp or serial' })
   .refine((m) => m.serial === undefined || m.unit >= 1 && m.unit <= 247, { message: 'unit must be 1..247 on a serial line', path: ['unit'] })
@@ -121,6 +128,11 @@ const control = z.object({
   /** board temperature that starts throttling, and the one that trips */
   throttle_c: z.number().min(20).max(150).default(80),
   trip_c: z.number().min(20).max(150).default(95),
+  /** a network miner switched on by control stays on (at its lowest setting at least) this long; switched off, stays off this long */
+  miner_min_on_ms: z.number().int().min(0).max(3_600_000).default(60_000),
+  miner_min_off_ms: z.number().int().min(0).max(3_600_000).default(120_000),
+  /** a temperature sensor that stops reading: its boards at their lowest frequency, or trip the site (overtemp) */
+  on_sensor_lost: z.enum(['throttle', 'trip']).default('trip'),
   heat: z.object({ target_c: z.number().min(0).max(120).default(60), sensor: id.optional() }).strict().default({}),
 }).strict().default({});
 
@@ -169,10 +181,44 @@ const uplink = z.object({
 
 const local = z.object({ listen: hostPort.default('127.0.0.1:8080'), ...secret }).strict();
 
+/** the SCADA Modbus TCP server for the aggregator's RTU (DESIGN.md §8; agent/grid/scada) */
+const cidr = z.string().superRefine((s, ctx) => {
+  const bad = cidrProblem(s);
+  if (bad) ctx.addIssue({ code: z.ZodIssueCode.custom, message: bad });
+});
+const scada = z.object({
+  listen: hostPort,
+  unit: z.number().int().min(0).max(255).default(1),
+  /** clients served; default loopback only (SCADA_DEFAULT_ALLOW), and required when listen is not a loopback address */
+  allow: z.array(cidr).min(1, 'at least one address or CIDR').optional(),
+  write: z.boolean().default(true),
+  /** the lease of a cap written while register 102 holds 0 (s), as set_power's ttl_s */
+  cap_ttl_s: z.number().int().min(1).max(86_400).default(60),
+}).strict();
+
+const port = z.number().int().min(1).max(65535);
+/** a stock or aftermarket miner on the LAN (DESIGN.md §7; drivers/miner/) */
+const miner = z.object({
+  id,
+  host: z.string().min(1).max(253).regex(/^[A-Za-z0-9.:-]+$/, 'expected an address or a host name'),
+  driver: z.enum(['antminer', 'whatsminer', 'avalon', 'luxos', 'braiins', 'vnish', 'auto']).default('auto'),
+  /** only to override the firmware's own: api 4028, web 80, v3 4433, grpc 50051 */
+  ports: z.object({ api: port.optional(), web: port.optional(), v3: port.optional(), grpc: port.optional() }).strict().default({}),
+  username: z.string().min(1).max(64).optional(),
+  /** the firmware's own password (its factory default where absent): the secret line rule, no minimum */
+  password: secretInlineOf(1).optional(),
+  password_file: secretFile.optional(),
+  /** nameplate kW, for firmware that reports no power (stock Antminer) */
+  rated_kw: z.number().positive().max(100).optional(),
+  poll_ms: z.number().int().min(500).max(600_000).default(5000),
+  timeout_ms: z.number().int().min(100).max(60_000).default(2000),
+}).strict();
+
 export const configSchema = z.object({
   agent: z.object({ id }).strict(),
   meter,
-  boards: z.array(board).min(1, 'at least one board').max(64),
+  boards: z.array(board).max(64).default([]),
+  miners: z.array(miner).max(4096).default([]),
   io: io.optional(),
   fans: z.array(fan).default([]),
   fan_curve: fanCurve.optional(),
@@ -181,6 +227,7 @@ export const configSchema = z.object({
   control,
   uplink: uplink.optional(),
   local: local.optional(),
+  scada: scada.optional(),
   ledger: ledgerSchema,
   storage: z.object({
     dir: z.string().min(1).default('./hashflex-data'),
@@ -191,10 +238,16 @@ export const configSchema = z.object({
 }).strict().superRefine((c, ctx) => {
   const issue = (p: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: p, message });
   const seen = new Set<string>();
+  if (!c.boards.length && !c.miners.length) issue(['boards'], NO_LOADS);
   c.boards.forEach((b, i) => {
     if (seen.has(b.id)) issue(['boards', i, 'id'], `duplicate board id "${b.id}"`);
     seen.add(b.id);
     for (const [key, message] of hashboardRangeProblems(b)) issue(['boards', i, key], message);
+  });
+  c.miners.forEach((m, i) => {
+    if (seen.has(m.id)) issue(['miners', i, 'id'], `duplicate id "${m.id}" (ids are unique among boards and miners)`);
+    seen.add(m.id);
+    if (m.driver !== 'auto' && !isMinerDriver(m.driver)) issue(['miners', i, 'driver'], `no "${m.driver}" driver in this version (it drives ${minerDrivers().join(', ')}, or auto)`);
   });
   const pins = new Map<number, string>();
   const claim = (p: number, where: (string | number)[]) => {
@@ -220,6 +273,10 @@ export const configSchema = z.object({
   if (c.uplink && isMqttUrl(c.uplink.url) && c.uplink.site === undefined) {
     issue(['uplink', 'site'], 'is required when uplink.url is an MQTT url (the site id, second topic level)');
   }
+  // (a listen that is not HOST:PORT is reported by itself)
+  if (c.scada && c.scada.allow === undefined && /:\d+$/.test(c.scada.listen) && !/^(127\.|\[::1\]|localhost:)/.test(c.scada.listen)) {
+    issue(['scada', 'allow'], 'required unless scada.listen is a loopback address: list the RTU\'s addresses (e.g. ["10.0.4.20/32"])');
+  }
   if (c.local && !c.local.token && !c.local.token_file && !/^(127\.|\[::1\]|localhost:)/.test(c.local.listen)) {
     issue(['local', 'token'], 'required unless local.listen is a loopback address');
   }
@@ -235,6 +292,15 @@ export interface Config extends Omit<Parsed, 'grid'> {
   source?: string;
 }
 
+const NO_LOADS = 'at least one board or miner';
+
+/** a document with neither boards nor miners (each absent or an empty list) */
+function noLoads(doc: unknown): boolean {
+  const d = (doc ?? {}) as Record<string, unknown>;
+  const empty = (v: unknown) => v === undefined || (Array.isArray(v) && v.length === 0);
+  return typeof d === 'object' && empty(d.boards) && empty(d.miners);
+}
+
 export function formatPath(p: (string | number)[]): string {
   return p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '') || '(top level)';
 }
@@ -243,18 +309,15 @@ export function formatPath(p: (string | number)[]): string {
 export function validateConfig(doc: unknown, source?: string): Config {
   const r = configSchema.safeParse(doc ?? {});
   const problems = r.success ? [] : r.error.issues.map((i) => `${formatPath(i.path)}: ${describeIssue(i)}`);
+  // zod skips the whole-config checks once a key fails: this one is worth saying at once
+  if (!r.success && noLoads(doc) && !problems.includes(`boards: ${NO_LOADS}`)) problems.push(`boards: ${NO_LOADS}`);
   if (!r.success) throw new ConfigError(problems);
   const c = r.data;
   const base = source ? path.dirname(source) : process.cwd();
-  for (const key of ['uplink', 'local'] as const) {
-    const s = c[key];
-    if (s?.token_file) {
-      try {
-        s.token = fs.readFileSync(path.resolve(base, s.token_file), 'utf8').trim();
-      } catch (e) {
-        problems.push(`${key}.token_file: cannot read ${s.token_file} (${(e as NodeJS.ErrnoException).code ?? e})`);
-      }
-    }
+  for (const { source: src, set } of secrets(c)) {
+    const r = readSecret(src, base);
+    if (r.problem) problems.push(r.problem);
+    else set(r.value);
   }
   if (c.uplink?.ca_file) {
     c.uplink.ca_file = path.resolve(base, c.uplink.ca_file);
@@ -275,17 +338,37 @@ export function validateConfig(doc: unknown, source?: string): Config {
  * agent logs them at start; neither refuses the config for them.
  */
 export function configWarnings(config: Config): string[] {
-  const out = config.source ? tokenFilePermissionWarnings(config.source, config) : [];
+  const out = config.source ? secretFileWarnings(config.source, secrets(config).map((s) => s.source)) : [];
   const u = config.uplink;
   if (u && !isMqttUrl(u.url)) {
     const set: string[] = (['site', 'username', 'client_id'] as const).filter((k) => u[k] !== undefined);
     if (u.topic_prefix !== 'hashflex') set.push('topic_prefix');
     for (const k of set) out.push(`uplink.${k}: ignored: only an MQTT uplink.url (mqtt://, mqtts://, mqtt+ws://, mqtt+wss://) uses it`);
   }
+  const scadaPort = config.scada ? Number(config.scada.listen.split(':').pop()) : 0;
+  if (scadaPort > 0 && scadaPort < 1024) {
+    out.push(`scada.listen: port ${scadaPort} needs root or CAP_NET_BIND_SERVICE, which the packaged service does not have: listen on 1502 and point the RTU there, or see the README's SCADA section`);
+  }
   if (u?.ca_file && /^(ws|mqtt|mqtt\+ws):\/\//.test(u.url)) {
     out.push(`uplink.ca_file: ignored: ${u.url.split(':')[0]}:// is not TLS (use ${u.url.startsWith('ws:') ? 'wss' : u.url.startsWith('mqtt+ws:') ? 'mqtt+wss' : 'mqtts'}://)`);
   }
   return out;
+}
+
+/**
+ * Every secret the config holds, each read and checked by the one rule (security.ts): a new
+ * secret key (miners[].password_file, openadr.client_secret_file) is one more entry here.
+ */
+function secrets(c: Pick<Parsed, 'uplink' | 'local' | 'miners'>): { source: SecretSource; set(value: string | undefined): void }[] {
+  const tokens = (['uplink', 'local'] as const).flatMap((k) => {
+    const s = c[k];
+    return s ? [{ source: { key: `${k}.token`, inline: s.token, file: s.token_file }, set: (v: string | undefined) => { s.token = v; } }] : [];
+  });
+  const passwords = c.miners.map((m, i) => ({
+    source: { key: `miners[${i}].password`, inline: m.password, file: m.password_file, minLength: 1 },
+    set: (v: string | undefined) => { m.password = v; },
+  }));
+  return [...tokens, ...passwords];
 }
 
 export function loadConfig(file: string): Config {
@@ -295,10 +378,13 @@ export function loadConfig(file: string): Config {
   } catch (e) {
     throw new ConfigError([`(file): cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? e})`]);
   }
-  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  const lines = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
     throw new ConfigError(doc.errors.map((e) => `(yaml) line ${e.linePos?.[0].line ?? '?'} column ${e.linePos?.[0].col ?? '?'}: ${e.message.split('\n')[0]}`));
   }
+  const keys = collectionKeyProblems(doc, lines);
+  if (keys.length) throw new ConfigError(keys);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 }); // bounded: a "billion laughs" file is refused, not expanded
@@ -306,6 +392,24 @@ export function loadConfig(file: string): Config {
     throw new ConfigError([`(yaml): ${(e as Error).message.split('\n')[0]}`]);
   }
   return validateConfig(data, path.resolve(file));
+}
+
+/**
+ * A list or map used as a key (`? [a, b]: x`, `{ a: 1 }: x`) names no config key. toJS would
+ * turn it into a string key (refused later as unknown) and print YAML's "Keys with collection
+ * values will be stringified" warning on stderr, where the agent's log goes: refuse it here.
+ */
+function collectionKeyProblems(doc: YAML.Document, lines: YAML.LineCounter): string[] {
+  const out: string[] = [];
+  YAML.visit(doc, {
+    Pair(_, pair) {
+      const key = YAML.isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+      if (!YAML.isCollection(key)) return;
+      const at = YAML.isNode(pair.key) && pair.key.range ? lines.linePos(pair.key.range[0]) : undefined;
+      out.push(`(yaml) line ${at?.line ?? '?'} column ${at?.col ?? '?'}: a key must be a name, not a list or map`);
+    },
+  });
+  return out;
 }
 
 export class ConfigError extends HashflexError {

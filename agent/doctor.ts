@@ -1,22 +1,35 @@
-import { args, UsageError } from './cli';
-import { ConfigError, loadConfig } from './config';
-import { runDoctor } from './doctor/run';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { args, UsageError } from './cli-args';
+import { ConfigError, loadConfig, type Config } from './config';
 import type { CheckResult, DoctorOptions, DoctorReport } from './doctor/types';
 
-export { runDoctor } from './doctor/run';
 export type { CheckResult, DoctorOptions, DoctorReport } from './doctor/types';
 
 /**
- * `hashflex doctor -c FILE [--json] [--enable-mhz MHZ] [--settle-ms MS]`: commissioning checks for a technician
+ * Run the checks on a validated config (agent/doctor/run.ts). Loaded on first use, not with this
+ * module: the drivers it brings in open the agent's logger, and the command must first say where
+ * the logs go (logsAside).
+ */
+export function runDoctor(config: Config, options: DoctorOptions = {}): Promise<DoctorReport> {
+  return (require('./doctor/run') as typeof import('./doctor/run')).runDoctor(config, options);
+}
+
+/**
+ * `hashflex doctor -c FILE [--json] [--verbose] [--enable-mhz MHZ] [--settle-ms MS]`: commissioning checks for a technician
  * (README "Commissioning checks"). One PASS/FAIL/SKIP line per check with a hint on failure;
  * `--json` prints one JSON document for scripts instead. Exit 0 only if every check passes
  * (skipped checks are for parts the config does not have), 1 if any fails, 2 on bad usage or
  * bad config. The agent service must be stopped: doctor opens the same serial ports.
+ * The drivers' own logs (pino JSON: a board switched off reads as a fault to its driver) go to a
+ * file, named at the end, and not between the report's lines; `--verbose` puts them on stderr.
  */
 export async function doctorCommand(argv: string[]): Promise<number> {
   const { values } = args(argv, {
     config: { type: 'string', short: 'c' },
     json: { type: 'boolean' },
+    verbose: { type: 'boolean' },
     'enable-mhz': { type: 'string' },
     'settle-ms': { type: 'string' },
   });
@@ -46,6 +59,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const logFile = values.verbose === true ? undefined : logsAside();
   // Ctrl-C or a stop: finish the step in hand, switch everything off, report what was done
   const abort = new AbortController();
   const stop = () => abort.abort();
@@ -61,12 +75,31 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-  if (json) print({ ...report, file });
+  if (json) print({ ...report, file, ...(logFile ? { log_file: logFile } : {}) });
   else {
     const verdict = report.ok ? 'commissioned: every check passed' : abort.signal.aborted ? 'interrupted' : 'NOT commissioned';
     process.stdout.write(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped in ${(report.ms / 1000).toFixed(1)} s: ${verdict}. All boards are off.\n`);
+    if (logFile) process.stdout.write(`agent logs: ${logFile}\n`);
   }
   return report.ok ? 0 : 1;
+}
+
+/**
+ * Send the agent's logs to a file of this run (agent/log.ts reads HASHFLEX_LOG_FILE when the
+ * logger is first loaded, which is after this: runDoctor loads the drivers lazily). A file the
+ * caller named with HASHFLEX_LOG_FILE is kept. Returns the file, or undefined when the logs stay
+ * on stderr (the temp dir is not writable: better mixed than lost).
+ */
+function logsAside(): string | undefined {
+  if (process.env.HASHFLEX_LOG_FILE) return process.env.HASHFLEX_LOG_FILE;
+  const file = path.join(os.tmpdir(), `hashflex-doctor-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.log`);
+  try {
+    fs.closeSync(fs.openSync(file, 'a', 0o640));
+  } catch {
+    return undefined;
+  }
+  process.env.HASHFLEX_LOG_FILE = file;
+  return file;
 }
 
 /** `PASS  board hb0   detail` and, on failure, an indented hint */

@@ -36,7 +36,7 @@ export interface MeterSample {
 /**
  * A polled grid meter. Events:
  *  'sample' (MeterSample)  every fresh reading, in order
- *  'stale'  ()             no fresh value for stale_ms (emitted once until a sample arrives again)
+ *  'stale'  ()             no reply for stale_ms, or the same reading for frozen_ms (once until a new sample)
  *  'fault'  (Error)        a failed poll (timeout, CRC, exception...); polling goes on with backoff
  */
 export interface Meter extends EventEmitter {
@@ -122,4 +122,70 @@ export interface PinFault {
   /** board id (enable), fan id (fan, tach), thermistor id, or 'relay' */
   id: string;
   error: string;
+}
+
+/**
+ * A network miner's power settings as its firmware offers them; control picks one setting per
+ * miner, as it picks a chip frequency per hashboard. The scale is the firmware's own: a power
+ * percent (Whatsminer), a work level (Avalon), a mode index (stock Antminer: low power, normal),
+ * watts (power-targeting firmware), or 1 alone (on/off only). 0 always means asleep.
+ */
+export interface MinerSettings {
+  /** lowest running setting, highest, and the step between settings */
+  min: number;
+  max: number;
+  step: number;
+  /** estimated kW at a setting (0: asleep, the control board's standby only) */
+  kwAt(setting: number): number;
+  /** what the scale is, for logs, docs and the doctor */
+  unit: 'percent' | 'level' | 'mode' | 'watts' | 'on-off';
+}
+
+export type MinerState = 'hashing' | 'sleeping' | 'waking' | 'stopping' | 'unreachable' | 'unknown';
+
+export interface MinerStatus {
+  id: string;
+  /** hashing (or waking up to) */
+  on: boolean;
+  /** the miner's own power reading (kW), or its estimate from rated_kw and mode where the firmware reports none */
+  kw: number;
+  kwMeasured: boolean;
+  /** hashrate, TH/s; NaN if unknown */
+  ths: number;
+  /** hottest board or chip (°C), NaN if unknown */
+  tempC: number;
+  state: MinerState;
+  /** the setting in force as the miner reports it (0 asleep) */
+  setting: number;
+  /** set while the miner does not answer as it should (unreachable, refused credentials, garbage) */
+  fault?: string;
+  counters: LinkCounters;
+}
+
+/**
+ * A stock or aftermarket miner on the site LAN, over its own network API (drivers/miner/, one
+ * driver per firmware family: DESIGN.md §7). The agent drives it as it drives a hashboard; the
+ * driver keeps its connection, session or token fresh ahead of time, so a trip never waits for
+ * a logon.
+ */
+export interface NetworkMiner {
+  readonly id: string;
+  /** the firmware family (config `driver`; after `auto`, the one identified) */
+  readonly driver: string;
+  readonly settings: MinerSettings;
+  /**
+   * Identify the firmware, log in where it has accounts, start polling status and keeping
+   * credentials fresh. Resolves after the first attempt; never rejects: a miner that is down is
+   * a `fault` in status(), and the driver keeps trying.
+   */
+  start(): Promise<void>;
+  /**
+   * Trip: stop hashing now (sleep). Resolves once the miner's API has accepted the stop;
+   * rejects with why it did not (unreachable, refused). Never waits for a poll or a logon.
+   */
+  stop(): Promise<void>;
+  /** normal control: run at `setting` of `settings` (0 = sleep); resolves when the API accepted it */
+  set(setting: number): Promise<void>;
+  status(): MinerStatus;
+  close(): Promise<void>;
 }

@@ -6,10 +6,13 @@ import { EnergyTally } from '../sim/energy-tally';
 import { Plant } from '../sim/plant';
 import { simBoard } from '../sim/hashboard';
 import type { Scenario, ScenarioCommand, ScenarioFault } from '../sim/scenarios/types';
-import { VirtualBoard, VirtualIo, VirtualMeter } from '../sim/virtual';
+import { familySettings, fleetHost, fleetPlan, type Family } from '../sim/miners/fleet';
+import { SimMachine } from '../sim/miners/machine';
+import { VirtualBoard, VirtualIo, VirtualMeter, VirtualMiner } from '../sim/virtual';
+import { MinerWatch, minerShare } from '../sim/report/miners';
 import { Recorder } from '../sim/report/recorder';
 import { SignalWatch } from '../sim/report/signals';
-import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type FaultRun, type RunLog, type TripSeen } from '../sim/report/summary';
+import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type FaultRun, type RunLog, type SettledSeen, type TripSeen } from '../sim/report/summary';
 
 /**
  * The time-leap rig: the real Site and control core on a VirtualClock, with in-process stand-ins
@@ -18,11 +21,21 @@ import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type Fa
  * The scenario's command track goes straight to the site's controller methods; its fault track
  * flips the stand-ins' fault switches (sim/virtual.ts).
  */
+
+/** the stand-ins' API time per family: a stock Antminer's stop is a web read-modify-write (GET then POST) */
+const API_MS: Record<Family, number> = { antminer: 60, whatsminer: 20, avalon: 30 };
+/** the report's strip shows at most this many miners */
+const STRIP_MINERS = 24;
 export interface LeapOptions {
   scenario: Scenario;
   durationS: number;
   boards?: number;
   chips?: number;
+  /**
+   * network miners of the three families in turn (sim/miners/fleet.ts), each a stand-in with its
+   * family's settings scale over a simulated machine, hashing at its rated power at the start
+   */
+  miners?: number;
   /** config overrides (control, grid...), merged over the rig's defaults */
   config?: Partial<ConfigInput>;
   /** plant/accounting step (ms) */
@@ -33,9 +46,12 @@ export interface LeapOptions {
   speed?: number;
   /** keep a RunLog for a report (plots, trips, faults, expectations) */
   record?: boolean;
+  /** stop early (Ctrl-C): the result and its log cover the time run so far */
+  signal?: AbortSignal;
 }
 
 export interface LeapResult {
+  /** the simulated time run: less than asked when `signal` stopped it */
   durationS: number;
   surplusKwh: number;
   /** miner energy that came out of the surplus */
@@ -63,10 +79,17 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     b.enabled = false;
     plant.boards.set(id, b);
   }
+  const plan = fleetPlan(o.miners ?? 0);
+  const machines = plan.map((m) => {
+    const machine = new SimMachine(m.id, m.spec);
+    plant.machines.set(m.id, machine);
+    return machine;
+  });
   const config = validateConfig({
     agent: { id: 'leap' },
     meter: { tcp: '127.0.0.1:1', poll_ms: 1000, stale_ms: 5000 },
     boards: ids.map((id, i) => ({ id, serial: { tcp: '127.0.0.1:1' }, chips, enable_pin: 22 + i })),
+    miners: plan.map((m) => ({ id: m.id, host: fleetHost(0, m.index), driver: m.family, rated_kw: m.spec.ratedKw })),
     io: { tcp: '127.0.0.1:1' },
     grid: { nominal_hz: o.scenario.nominalHz ?? 60, underfrequency: { release: 'auto', hold_s: 10 } },
     ...o.config,
@@ -93,21 +116,37 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
   ioRef = io;
   const meter = new VirtualMeter(plant, clock, config.meter.poll_ms, config.meter.stale_ms, (now) => apply(tOf(now)));
   const boards = ids.map((id) => new VirtualBoard(plant.boards.get(id)!, 'bm1366', clock));
-  const site = new Site(config, { meter, boards, io }, clock);
+  const miners = plan.map((m, i) => new VirtualMiner(machines[i], clock, API_MS[m.family], { driver: m.family, settings: familySettings(m.family, m.spec) }));
+  const site = new Site(config, { meter, boards, io, miners }, clock);
+  const watch = new MinerWatch(plan.map((m, i) => ({
+    id: m.id, family: m.family, host: fleetHost(0, m.index), machine: machines[i],
+    stopAfter: (tS: number) => { const at = miners[i].stops.find((x) => tOf(x) >= tS - 1e-9); return at === undefined ? undefined : tOf(at); },
+  })));
+  const strip = machines.slice(0, STRIP_MINERS);
+  /** the latest stop a miner's API carried out (the trip is over when the last one is) */
+  const lastStopAt = () => miners.reduce((t, m) => Math.max(t, m.stops.at(-1) ?? -Infinity), -Infinity);
 
   const trips: TripRecord[] = [];
   const tripsSeen: TripSeen[] = [];
   const control: ControlSeen[] = [];
+  const settled: SettledSeen[] = [];
   site.on('trip', (t: TripRecord) => {
     trips.push(t);
     const signalAt = t.at - t.latencyMs;
-    const off = Math.max(signalAt, allOffAt);
+    // every enable line low and every miner's stop carried out
+    const off = Math.max(signalAt, allOffAt, lastStopAt());
     tripsSeen.push({ tS: tOf(off), source: t.source, latencyMs: off - signalAt });
   });
-  site.on('control', (e: ControlEvent) => control.push({ tS: tOf(clock.now()), kind: e.kind, source: e.source, ...('detail' in e ? { detail: e.detail } : {}) }));
+  site.on('control', (e: ControlEvent) => {
+    if (e.kind === 'settled') {
+      settled.push({ tS: tOf(clock.now()), source: e.source, ok: e.ok, ms: e.ms, minersKw: e.miners_kw, ...(e.grid_drop_kw !== undefined ? { gridDropKw: e.grid_drop_kw } : {}) });
+      return;
+    }
+    control.push({ tS: tOf(clock.now()), kind: e.kind, source: e.source, ...('detail' in e ? { detail: e.detail } : {}) });
+  });
   await site.start();
 
-  const capacityKw = Math.min(config.control.max_kw, boards.reduce((s, b) => s + b.kwAt(b.maxMhz), 0));
+  const capacityKw = Math.min(config.control.max_kw, boards.reduce((s, b) => s + b.kwAt(b.maxMhz), 0) + miners.reduce((s, m) => s + m.settings.kwAt(m.settings.max), 0));
   const recorder = new Recorder(capacityKw);
   const signals = new SignalWatch(o.scenario, watchedHz(o.scenario, config.grid.underfrequency.trip_hz));
   const commands: CommandSent[] = [];
@@ -124,16 +163,25 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     commands.push(rec);
     // an unreachable controller sends nothing: the site runs on its local policy
     if (outages.some((x) => tS >= x.from && tS < x.to)) { rec.delivered = false; return; }
-    if (c.action === 'curtail') { await site.curtail(); rec.ok = true; return; }
+    if (c.action === 'curtail') {
+      watch.curtail(tS);
+      // the ack the controller would get (agent/main.ts): every load confirmed off, or which are not
+      const notOff = await site.curtail();
+      rec.ok = notOff.length === 0;
+      if (!rec.ok) rec.error = `not confirmed off: ${notOff.join('; ')}`;
+      return;
+    }
+    if (c.action === 'release') watch.release();
     const r = c.action === 'release' ? site.controller.release() : site.controller.setPower(c.kw, c.ttlS);
     rec.ok = r.ok;
     if (!r.ok) rec.error = r.error;
   }
 
   function fault(f: ScenarioFault, on: boolean): void {
-    const board = boards.find((b) => b.id === (f.target ?? 'hb0'));
+    const board = f.kind === 'board-garbage' ? boards.find((b) => b.id === (f.target ?? 'hb0')) : undefined;
     if (on) {
-      const run = { kind: f.kind, ...(f.kind === 'board-garbage' ? { target: board?.id ?? f.target } : {}), atS: f.atS, untilS: f.atS + f.durationS, seen: [], before: board?.counters.resyncs };
+      const target = f.kind === 'board-garbage' ? board?.id ?? f.target : f.kind === 'miner-down' ? f.target : undefined;
+      const run = { kind: f.kind, ...(target ? { target } : {}), atS: f.atS, untilS: f.atS + f.durationS, seen: [], before: board?.counters.resyncs };
       faults.push(run);
       clock.setTimeout(() => fault(f, false), f.durationS * 1000);
     } else {
@@ -145,6 +193,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
       case 'board-garbage': if (board) board.faults.garbage = on; break;
       case 'io-loss': if (on) io.faults.unplug(); else io.faults.replug(); break;
       case 'controller-outage': if (on) outages.push({ from: f.atS, to: f.atS + f.durationS }); break;
+      case 'miner-down': { const m = miners.find((x) => x.id === f.target); if (m) m.faults.down = on; break; }
     }
   }
 
@@ -165,21 +214,24 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
   const tally = new EnergyTally(plant);
   const wall0 = Date.now();
   let nextSecond = 0;
-  for (let ms = 0; ms < o.durationS * 1000; ms += stepMs) {
+  let ranMs = 0;
+  for (let ms = 0; ms < o.durationS * 1000 && !o.signal?.aborted; ms += stepMs) {
     apply(ms / 1000);
     relayEdge(ms / 1000, (ms + stepMs) / 1000);
     clock.advance(stepMs);
     plant.tick(stepMs);
     // let the site's promise chains (board runners) run before the next step
     await new Promise((res) => setImmediate(res));
-    const miners = tally.step(stepMs);
+    const minersKw = tally.step(stepMs);
+    ranMs = ms + stepMs;
     if (o.record) {
       const tS = (ms + stepMs) / 1000;
       const p = o.scenario.at(tS);
       signals.feed(tS, p.hz, p.relay);
+      if (watch.size) watch.sample(tS);
       recorder.add({
-        tS, gridKw: plant.gridKw(), minersKw: miners, generationKw: plant.generationKw, loadKw: plant.baseLoadKw, hz: plant.hz,
-        boards: boards.map((b) => { const s = b.status(); return s.on ? s.mhz / b.maxMhz : 0; }),
+        tS, gridKw: plant.gridKw(), minersKw, generationKw: plant.generationKw, loadKw: plant.baseLoadKw, hz: plant.hz, relay: plant.relayActive,
+        boards: [...boards.map((b) => { const s = b.status(); return s.on ? s.mhz / b.maxMhz : 0; }), ...strip.map(minerShare)],
         state: site.controller.state, targetKw: site.controller.target,
       }, stepMs / 1000);
     }
@@ -193,7 +245,8 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     }
   }
   await site.stop();
-  const r: LeapResult = { durationS: o.durationS, ...tally.totals(), trips };
+  const durationS = Math.min(o.durationS, ranMs / 1000);
+  const r: LeapResult = { durationS, ...tally.totals(), trips };
   if (o.record) {
     recorder.flush();
     attributeFaults(faults, tripsSeen, control);
@@ -204,8 +257,9 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
       }
     }
     r.log = {
-      rig: 'leap', scenario: o.scenario, durationS: o.durationS, boards: ids, tripHz: config.grid.underfrequency.trip_hz,
+      rig: 'leap', scenario: o.scenario, durationS, boards: ids, tripHz: config.grid.underfrequency.trip_hz,
       recorder, signals, trips: tripsSeen, control, commands, faults: faults.map(({ before: _b, ...f }) => f),
+      ...(plan.length ? { miners: watch.result(), minerStrip: strip.map((m) => m.id), settled } : {}),
     };
   }
   return r;

@@ -15,6 +15,7 @@ import { meterIdentity } from './ledger/config';
 import { startWatchdog } from './watchdog';
 import { Ledger } from './ledger/ledger';
 import { ledgerEventBody, wireLedger } from './ledger/wire';
+import type { RunningScada } from './grid/scada';
 
 const log = logger('agent');
 
@@ -22,6 +23,7 @@ export interface RunningAgent {
   site: Site;
   uplink?: Uplink;
   local?: LocalServer;
+  scada?: RunningScada;
   stop(): Promise<void>;
 }
 
@@ -62,8 +64,10 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
     const up = uplink;
     up.on('command', (cmd: Command) => void obey(site, up, cmd));
     site.on('telemetry', (body) => up.telemetry(body));
-    site.on('trip', (t: TripRecord) => up.event({ kind: 'trip', source: t.source, latency_ms: Math.round(t.latencyMs * 100) / 100 }));
-    site.on('control', (e: ControlEvent) => up.event({ ...e }));
+    // queued, not journaled here: these listeners run on the control path (a meter sample, a
+    // trip), and the append (an fsync with journal_sync: full) waits for the next turn
+    site.on('trip', (t: TripRecord) => up.queueEvent({ kind: 'trip', source: t.source, latency_ms: Math.round(t.latencyMs * 100) / 100 }));
+    site.on('control', (e: ControlEvent) => up.queueEvent({ ...e }));
   }
 
   let ledger: Ledger | undefined;
@@ -87,12 +91,17 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
 
   await site.start();
   uplink?.start();
+  // the aggregator's RTU (DESIGN §8): after the site, so its first read sees a running site;
+  // loaded only when configured, as the footprint work does with mqtt and johnny-five
+  const scada = config.scada
+    ? await (require('./grid/scada') as typeof import('./grid/scada')).startScada(config.scada, site, clock)
+    : undefined;
   const local = config.local
     ? await createLocalServer({
         listen: config.local.listen,
         token: config.local.token,
         status: () => ({ agent: config.agent.id, version: VERSION, boot: site.bootId, ...site.telemetry() }),
-        metrics: () => siteMetrics(site) + (uplink && journal ? uplinkMetrics(uplink, journal) : ''),
+        metrics: () => siteMetrics(site) + (uplink && journal ? uplinkMetrics(uplink, journal) : '') + (scada ? scada.metrics() : ''),
         telemetry: uplink ?? site,
         clock,
       })
@@ -105,9 +114,11 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
     site,
     uplink,
     local,
+    scada,
     async stop() {
       const stopping = watchdog.stop();
       await local?.close();
+      await scada?.close(); // before the site: no coil write may arrive at a site shutting down
       await site.stop();
       detachLedger?.();
       await ledger?.stop(); // before the uplink, so its last record is journaled
@@ -121,10 +132,11 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
 /** Carry out a controller command, then acknowledge it (a curtail only once every board is off). */
 async function obey(site: Site, uplink: Uplink, cmd: Command): Promise<void> {
   switch (cmd.action) {
-    case 'curtail':
-      await site.curtail();
-      uplink.ack(cmd.id, true);
+    case 'curtail': {
+      const notOff = await site.curtail();
+      uplink.ack(cmd.id, notOff.length === 0, notOff.length ? `not confirmed off: ${notOff.join('; ')}` : undefined);
       return;
+    }
     case 'release': {
       const r = site.controller.release();
       uplink.ack(cmd.id, r.ok, r.ok ? undefined : r.error);

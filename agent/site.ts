@@ -4,65 +4,21 @@ import { BoardRunner } from './board-runner';
 import { realClock, type Clock, type Timer } from './clock';
 import type { Config } from './config';
 import { Controller } from './control/controller';
-import type { BoardModel, ControlEvent, CurtailSource, TripSource } from './control/types';
-import type { BoardStatus, Hashboard, IoBoard, Meter, MeterSample } from './hardware';
+import type { ControlEvent, CurtailSource, TripSource } from './control/types';
+import type { MeterSample, MinerStatus, PinFault } from './hardware';
+import { buildHardware, type Hardware } from './hardware-build';
+import { LoadHealth } from './load-health';
 import { logger } from './log';
+import { MinerRunner } from './miner-runner';
 import { FAN_DEFAULTS, FanController, type FanCurveSettings } from './control/fans';
-import { round, type TelemetryBody } from './telemetry';
+import type { Runner } from './runner';
+import { SettleWatch } from './settle';
+import { round, type NetworkMinerTelemetry, type TelemetryBody } from './telemetry';
 import { VERSION } from './version';
-import { createHashboard, hashboardOptionsFrom } from '../drivers/hashboard';
-import { createIoBoard } from '../drivers/io';
-import { createMeter } from '../drivers/meter';
 
 const log = logger('site');
 
-/** The drivers a site runs on; built from config by `buildHardware`, or handed in by tests. */
-export interface Hardware {
-  meter: Meter;
-  boards: Hashboard[];
-  io?: IoBoard;
-}
-
-export function buildHardware(config: Config, clock: Clock): Hardware {
-  const meter = createMeter({ id: 'grid', ...config.meter }, clock);
-  const io = config.io
-    ? createIoBoard({
-        serial: 'tcp' in config.io ? { tcp: config.io.tcp } : { path: config.io.path, baud: config.io.baud },
-        sample_ms: config.io.sample_ms,
-        watchdog_ms: config.io.watchdog_ms,
-        enable: Object.fromEntries(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => [b.id, b.enable_pin!])),
-        fans: config.fans,
-        relay: config.grid.relay,
-        thermistors: config.thermistors,
-      }, clock)
-    : undefined;
-  const boards = config.boards.map((b) => {
-    // a thermistor on the board's heat sink is its temperature in telemetry and for throttling
-    const sensor = config.thermistors.find((t) => t.board === b.id)?.id;
-    const temperature = io && sensor ? () => io.temperatures()[sensor] ?? Number.NaN : undefined;
-    return createHashboard(hashboardOptionsFrom(b, temperature ? { temperature } : {}), clock);
-  });
-  return { meter, boards, io };
-}
-
-/** the PLL step control splits a power target in (MHz) */
-export const SPLIT_STEP_MHZ = 6.25;
-
-interface BoardHealth {
-  /** the runner's last failed step, cleared by its next success */
-  runner?: string;
-  /** the driver's status().fault as last read */
-  driver?: string;
-  /** hashing since control last switched it on: only then does a driver fault count */
-  wasOn: boolean;
-  /** since when a driver fault has held the board out, and that fault */
-  driverSince?: number;
-  driverFault?: string;
-  /** the frequency control wants of the board now (0 = off) */
-  runnerTarget: () => number;
-  /** the fault control was last told of (undefined: none) */
-  told?: string;
-}
+export { buildHardware, type Hardware };
 
 export interface TripRecord {
   source: TripSource;
@@ -72,13 +28,18 @@ export interface TripRecord {
 
 /**
  * The running agent: wires meter samples, relay contact and controller commands into the
- * control core, and its decisions back out to the boards. Events: 'telemetry' (TelemetryBody),
- * 'trip' (TripRecord, once every board is off), 'control' (ControlEvent).
+ * control core, and its decisions back out to the loads (hashboards and network miners alike,
+ * each behind its runner). Events: 'telemetry' (TelemetryBody), 'trip' (TripRecord, once every
+ * load's stop is written or accepted), 'control' (ControlEvent).
  */
 export class Site extends EventEmitter {
   readonly bootId = randomUUID();
   readonly controller: Controller;
-  private readonly runners: BoardRunner[];
+  private readonly boardRunners: BoardRunner[];
+  private readonly minerRunners: MinerRunner[];
+  private readonly runners: Runner[];
+  private readonly health: LoadHealth;
+  private readonly settle: SettleWatch;
   private lastSample?: MeterSample;
   private meterStale = false;
   private readonly fans: FanController;
@@ -86,31 +47,38 @@ export class Site extends EventEmitter {
   readonly tripCounts: Record<string, number> = {};
   private telemetryTimer?: Timer;
   private thermalTimer?: Timer;
-  /** resolves when the current shed has every board off (commands ack after it) */
-  private shedDone: Promise<void> = Promise.resolve();
-  /** per board: what its runner and its driver last said, and what control was told */
-  private readonly health = new Map<string, BoardHealth>();
-  /** the miners' kW read for the meter sample being handled (shared by control and the ledger) */
+  /** resolves when the current shed has every load's stop written (commands ack after it), with the loads not confirmed off */
+  private shedDone: Promise<string[]> = Promise.resolve([]);
+  /** fault sources of I/O pins reported since the board's last 'ready' */
+  private readonly pinFaults = new Set<string>();
+  /** the loads' kW read for the meter sample being handled (shared by control and the ledger) */
   private minersMemo?: { at: number; kw: number };
 
   constructor(readonly config: Config, readonly hw: Hardware, readonly clock: Clock = realClock) {
     super();
-    const models: BoardModel[] = hw.boards.map((b) => ({
-      // 6.25 MHz: the driver's own ramp step (about 29 W on a 110-chip BM1366 board); at
-      // 12.5 MHz the split left about half a point more of the surplus unused
-      id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: SPLIT_STEP_MHZ, kwAt: (mhz) => b.kwAt(mhz),
-    }));
     const c = config.control;
     const uf = config.grid.underfrequency;
+    const enabled = new Set(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => b.id));
+    const report = (id: string, status: () => { fault?: string }) => (error: string | undefined) => this.health.result(id, error, status().fault);
+    this.boardRunners = hw.boards.map((b) => new BoardRunner(b, hw.io, enabled.has(b.id), clock, log, report(b.id, () => b.status())));
+    const timing = { minOnMs: c.miner_min_on_ms, minOffMs: c.miner_min_off_ms };
+    this.minerRunners = (hw.miners ?? []).map((m) => new MinerRunner(m, log, report(m.id, () => m.status()), timing));
+    this.runners = [...this.boardRunners, ...this.minerRunners];
     this.controller = new Controller({
       mode: c.mode, maxKw: c.max_kw, setpointKw: c.setpoint_kw, marginKw: c.margin_kw, staggerMs: c.stagger_ms, boardOnDelayMs: c.board_on_delay_ms,
       throttleC: c.throttle_c, tripC: c.trip_c, heatTargetC: c.heat.target_c, heatSensor: c.heat.sensor,
       tripHz: uf.trip_hz, sustainMs: uf.sustain_ms, release: uf.release, holdS: uf.hold_s, onMeterLost: config.meter.on_lost,
-    }, models, clock, {
+      meterReleaseMs: config.meter.release_ms, onSensorLost: c.on_sensor_lost,
+      // a configured thermistor must read from the start: one that never does is lost, not absent
+      sensors: config.thermistors.map((t) => t.board ?? t.id),
+    }, this.runners.map((r) => r.model), clock, {
       shed: (source, signalAt) => this.shed(source, signalAt),
-      apply: (targets) => { for (const r of this.runners) r.target = targets.get(r.board.id) ?? 0; },
+      apply: (targets) => { for (const r of this.runners) r.target = targets.get(r.id) ?? 0; },
       event: (e) => this.onControlEvent(e),
     });
+    this.health = new LoadHealth(this.controller, clock, c.board_retry_ms, (id) => this.controller.frequencies.get(id) ?? 0);
+    for (const r of this.runners) this.health.add(r.id, r.model.source);
+    this.settle = new SettleWatch(clock, (e) => this.onControlEvent(e));
     const fc = config.fan_curve;
     const curve: FanCurveSettings = {
       points: (fc?.points as [number, number][] | undefined) ?? FAN_DEFAULTS.points,
@@ -119,13 +87,6 @@ export class Site extends EventEmitter {
       failure: { ...FAN_DEFAULTS.failure, ...fc?.failure },
     };
     this.fans = new FanController(curve);
-    const enabled = new Set(config.boards.filter((b) => b.enable_pin !== undefined).map((b) => b.id));
-    this.runners = hw.boards.map((b) => new BoardRunner(b, hw.io, enabled.has(b.id), clock, log, (fault) => {
-      const h = this.health.get(b.id)!;
-      h.runner = fault;
-      this.judge(b.id);
-    }));
-    for (const r of this.runners) this.health.set(r.board.id, { wasOn: false, runnerTarget: () => r.target });
   }
 
   async start(): Promise<void> {
@@ -141,22 +102,32 @@ export class Site extends EventEmitter {
       io.on('ready', () => {
         this.controller.unfault('io');
         this.controller.ioLost(false);
+        // the board reports its pin faults right after 'ready': those not reported again are mended
+        const before = new Set(this.pinFaults);
+        this.pinFaults.clear();
+        queueMicrotask(() => { for (const src of before) if (!this.pinFaults.has(src)) this.pinMended(src); });
       });
+      io.on('pin-fault', (f: PinFault) => this.onPinFault(f));
       await io.start();
-      for (const r of this.runners) void r.shed();
+      void io.shedEnables();
+      for (const r of this.boardRunners) void r.shed();
       if (io.relayActive) this.controller.relay(true);
     }
+    // network miners keep hashing as they were until control decides (a restart of the agent
+    // must not cycle the site's machines); their drivers log in and start polling
+    await Promise.all((this.hw.miners ?? []).map((m) => m.start()));
     // first in line: control (and its trip path) before any other listener, e.g. the ledger
     meter.prependListener('sample', (s: MeterSample) => {
       this.lastSample = s;
       this.meterStale = false;
       // one status sweep per sample: its kW is shared with every other listener of this sample
-      // (minersKw() below), and the boards' driver faults are looked at on the way
-      const kw = this.readBoards();
+      // (minersKw() below), and the loads' driver faults are looked at on the way
+      const kw = this.readLoads();
       const at = this.clock.now();
       this.minersMemo = { at, kw };
       queueMicrotask(() => { if (this.minersMemo?.at === at) this.minersMemo = undefined; });
-      this.controller.sample(s.at, s.hz, s.kw, kw);
+      this.controller.sample(s.mono, s.hz, s.kw, kw);
+      this.settle.sample(s.kw, this.networkKw());
     });
     meter.on('stale', () => { this.meterStale = true; this.controller.meterStale(); });
     meter.on('fault', (e: Error) => log.debug({ err: e.message }, 'meter poll failed'));
@@ -166,108 +137,120 @@ export class Site extends EventEmitter {
     this.telemetryTimer = this.clock.setInterval(() => this.emit('telemetry', this.telemetry()), every);
   }
 
-  /** a curtailment (the controller's command, the SCADA coil, OpenADR): resolves once every board is off */
-  async curtail(source: CurtailSource = 'command'): Promise<void> {
+  /**
+   * A curtailment (the controller's command, the SCADA coil, OpenADR). Resolves once every
+   * enable line and every chain's stop has been written and every miner's API has accepted its
+   * stop, with the loads that cannot be confirmed off (none, normally: see Runner.shed).
+   */
+  async curtail(source: CurtailSource = 'command'): Promise<string[]> {
     this.controller.curtail(source);
-    await this.shedDone;
+    return this.shedDone;
   }
 
-  /** the miners' present power (kW); during a meter sample's dispatch, the value control got */
+  /** the loads' present power (kW); during a meter sample's dispatch, the value control got */
   minersKw(): number {
     const m = this.minersMemo;
     if (m && m.at === this.clock.now()) return m.kw;
     let kw = 0;
     for (const b of this.hw.boards) kw += b.status().kw;
+    return kw + this.networkKw();
+  }
+
+  /** the network miners' own power readings (kW) */
+  private networkKw(): number {
+    let kw = 0;
+    for (const m of this.hw.miners ?? []) kw += m.status().kw;
     return kw;
   }
 
-  /** every board's status once: their kW summed, and driver faults forwarded to control */
-  private readBoards(): number {
+  /** every load's status once: their kW summed, and driver faults forwarded to control */
+  private readLoads(): number {
     let kw = 0;
     for (const b of this.hw.boards) {
       const st = b.status();
       kw += st.kw;
-      this.noteStatus(b.id, st);
+      this.health.status(b.id, st.fault);
+    }
+    for (const m of this.hw.miners ?? []) {
+      const st = m.status();
+      kw += st.kw;
+      this.health.status(m.id, st.fault);
     }
     return kw;
   }
 
-  /**
-   * Driver-reported faults (status().fault, found while the driver polls the chain) reach control
-   * as `board:ID`, as the runner's failed steps do: the board gets no share, the others run on.
-   * A driver fault counts for a board that has been hashing since control last switched it on;
-   * bringing a board up is judged by its runner (start or ramp failing). Once excluded, the
-   * board is powered down, so its driver cannot show it healthy again: the fault is held for
-   * control.board_retry_ms and then cleared, and control brings the board up again (after
-   * board_on_delay_ms when others run); if it still fails, that is a new fault.
-   */
-  private noteStatus(id: string, st: BoardStatus): void {
-    const h = this.health.get(id);
-    if (!h) return;
-    if (st.on && !st.fault) h.wasOn = true;
-    h.driver = st.fault;
-    this.judge(id);
+  /** A pin the I/O board cannot use is a fault of that function alone; only a lost link is io-lost. */
+  private onPinFault(f: PinFault): void {
+    const src = f.function === 'enable' ? `board:${f.id}` : `io:${f.function}:${f.id}`;
+    this.pinFaults.add(src);
+    log.error({ function: f.function, id: f.id, err: f.error }, 'I/O pin not usable');
+    if (f.function === 'enable' && this.health.has(f.id)) return this.health.hold(f.id, `enable line: ${f.error}`, true);
+    this.controller.fault(src, f.error);
+    // a relay input that cannot be read hides the grid operator's trip: fail safe, tripped until it reads
+    if (f.function === 'relay') this.controller.relay(true);
   }
 
-  private judge(id: string): void {
-    const h = this.health.get(id)!;
-    const now = this.clock.now();
-    if (h.runnerTarget() <= 0 && h.told === undefined) h.wasOn = false;
-    // a driver fault on a board that was hashing holds it out for control.board_retry_ms
-    if (h.wasOn && h.driver && h.driverSince === undefined) { h.driverSince = now; h.driverFault = h.driver; }
-    if (h.driverSince !== undefined && now - h.driverSince >= this.config.control.board_retry_ms) {
-      h.driverSince = undefined; // time to try it again: the runner judges the bring-up
-      h.driverFault = undefined;
-      h.wasOn = false;
-    }
-    const detail = h.runner ?? h.driverFault;
-    if (detail) {
-      if (h.told !== detail) { h.told = detail; this.controller.fault(`board:${id}`, detail); }
-    } else if (h.told !== undefined) {
-      h.told = undefined;
-      this.controller.unfault(`board:${id}`);
-    }
+  private pinMended(src: string): void {
+    if (src.startsWith('board:')) return this.health.pinMended(src.slice('board:'.length));
+    this.controller.unfault(src);
+    if (src.startsWith('io:relay:')) this.controller.relay(this.hw.io?.relayActive ?? false);
   }
 
   telemetry(): TelemetryBody {
     const s = this.lastSample;
     const boards = this.hw.boards.map((b) => {
       const st = b.status();
-      return { id: b.id, on: st.on, mhz: round(st.mhz, 1), kw: round(st.kw), temp_c: round(st.tempC, 1), ...(st.fault ? { fault: st.fault } : {}) };
+      // why a board is off: its driver's fault, or the one it is held out for
+      const fault = st.fault ?? this.health.faultOf(b.id);
+      const temp_c = Number.isFinite(st.tempC) ? round(st.tempC, 1) : null;
+      return { id: b.id, on: st.on, mhz: round(st.mhz, 1), kw: round(st.kw), temp_c, ...(fault ? { fault } : {}) };
     });
     const links: Record<string, Record<string, number>> = { meter: { ...this.hw.meter.counters } };
     for (const b of this.hw.boards) links[b.id] = { ...b.status().counters };
-    return {
+    const body: TelemetryBody = {
       state: this.controller.state,
       mode: this.controller.mode,
       grid: { hz: round(s?.hz ?? 0, 3), kw: round(s?.kw ?? 0) },
-      miners: { kw: round(this.minersKw()), target_kw: round(this.controller.target) },
+      miners: { kw: round(this.minersKw()), target_kw: round(this.controller.target), ...capFields(this.controller.cap) },
       boards,
       fans: (this.hw.io?.fans() ?? []).map((f) => ({ id: f.id, duty: round(f.duty), rpm: round(f.rpm, 0) })),
       trips: this.controller.tripSources,
-      meter: { stale: this.meterStale, age_ms: s ? Math.max(0, this.clock.now() - s.at) : -1 },
+      meter: { stale: this.meterStale, age_ms: s ? Math.max(0, Math.round(this.clock.monotonic() - s.mono)) : -1 },
       links,
     };
+    if (this.hw.miners?.length) body.network_miners = this.hw.miners.map((m) => minerTelemetry(m.status(), this.health.faultOf(m.id)));
+    return body;
   }
 
   async stop(): Promise<void> {
     this.telemetryTimer?.cancel();
     this.thermalTimer?.cancel();
     this.controller.stop();
-    // leave the site safe: boards off before the links close, and no step or retry after
-    await Promise.all(this.runners.map((r) => r.stop()));
-    await Promise.allSettled([this.hw.meter.stop(), ...this.hw.boards.map((b) => b.close()), this.hw.io?.close()]);
+    this.health.stop();
+    this.settle.stop();
+    // leave the site safe: boards off before the links close, and no step or retry after;
+    // network miners are left as they are (the agent stopping is no reason to stop them)
+    await Promise.all([this.hw.io?.shedEnables(), ...this.boardRunners.map((r) => r.stop())]);
+    await Promise.allSettled([this.hw.meter.stop(), ...this.hw.boards.map((b) => b.close()), this.hw.io?.close(), ...(this.hw.miners ?? []).map((m) => m.close())]);
   }
 
-  /** The trip path. Enable lines and chain-inactive go out first; latency and the event after. */
+  /**
+   * The trip path. Every enable line in one message per I/O port, then every chain's stop and
+   * every miner's stop, all at once; the latency and the event once all are written or accepted.
+   */
   private shed(source: TripSource, signalAt: number): void {
-    const done = Promise.all(this.runners.map((r) => r.shed()));
-    this.shedDone = done.then(() => {
+    const lines = this.hw.io?.shedEnables();
+    const loads = Promise.all(this.runners.map((r) => r.shed()));
+    if (this.minerRunners.length) this.settle.begin(source, signalAt, this.lastSample?.kw, this.networkKw());
+    this.shedDone = Promise.all([lines, loads]).then(([, unconfirmed]) => {
       const latencyMs = this.clock.monotonic() - signalAt;
       const rec: TripRecord = { source, latencyMs, at: this.clock.now() };
       this.tripCounts[source] = (this.tripCounts[source] ?? 0) + 1;
       this.emit('trip', rec);
-      log.warn({ source, latency_ms: round(latencyMs, 2) }, 'tripped: all boards off');
+      const notOff = unconfirmed.filter((u): u is string => u !== undefined);
+      if (notOff.length) log.error({ source, loads: notOff }, 'tripped, but not every load is confirmed off');
+      else log.warn({ source, latency_ms: round(latencyMs, 2) }, 'tripped: all boards off');
+      return notOff;
     });
   }
 
@@ -280,24 +263,39 @@ export class Site extends EventEmitter {
   private thermal(): void {
     const onBoard = new Set(this.config.thermistors.filter((t) => t.board).map((t) => t.id));
     const temps: Record<string, number> = {};
-    // thermistors on a board's heat sink reach control through that board's status
+    // thermistors on a board's heat sink reach control through that board's status; network
+    // miners protect themselves (their chips run at 70-85 °C by design): not ours to trip on
     for (const [id, t] of Object.entries(this.hw.io?.temperatures() ?? {})) if (!onBoard.has(id)) temps[id] = t;
     for (const b of this.hw.boards) {
       const st = b.status();
-      this.noteStatus(b.id, st);
-      if (Number.isFinite(st.tempC)) temps[b.id] = st.tempC;
+      this.health.status(b.id, st.fault);
+      temps[b.id] = st.tempC; // NaN too: control tells a lost sensor from a board without one
     }
     this.controller.temperatures(temps);
     const io = this.hw.io;
     if (!io || !this.config.fans.length) return;
     const known = Object.values(temps).filter(Number.isFinite);
     const hottest = known.length ? Math.max(...known) : Number.NaN;
-    const d = this.fans.update(this.clock.now(), hottest, io.fans());
+    const d = this.fans.update(this.clock.monotonic(), hottest, io.fans());
     for (const [id, duty] of Object.entries(d.duty)) io.setFanDuty(id, duty);
     for (const id of d.newlyFailed) this.controller.fault(`fan:${id}`, 'fan does not turn');
     for (const id of d.recovered) this.controller.unfault(`fan:${id}`);
     this.controller.fanFailure(d.failed.length > 0);
   }
+}
+
+/** telemetry's view of a set_power cap: present only while one is in force */
+function capFields(cap: { kw: number; until: number } | undefined): { cap_kw?: number; cap_until?: string } {
+  return cap ? { cap_kw: round(cap.kw), cap_until: new Date(cap.until).toISOString() } : {};
+}
+
+/** one network miner in telemetry (DESIGN.md §7 fields, sent as `network_miners`: see README) */
+function minerTelemetry(st: MinerStatus, heldFor: string | undefined): NetworkMinerTelemetry {
+  const fault = st.fault ?? heldFor;
+  return {
+    id: st.id, on: st.on, kw: round(st.kw), ths: Number.isFinite(st.ths) ? round(st.ths, 2) : null,
+    temp_c: Number.isFinite(st.tempC) ? round(st.tempC, 1) : null, state: st.state, ...(fault ? { fault } : {}),
+  };
 }
 
 export { VERSION };

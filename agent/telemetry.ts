@@ -5,13 +5,26 @@ export interface TelemetryBody {
   state: SiteState;
   mode: Mode;
   grid: { hz: number; kw: number };
-  miners: { kw: number; target_kw: number };
-  boards: { id: string; on: boolean; mhz: number; kw: number; temp_c: number; fault?: string }[];
+  /** cap_kw / cap_until (additions): the set_power cap in force and when it lapses, only while there is one */
+  miners: { kw: number; target_kw: number; cap_kw?: number; cap_until?: string };
+  boards: { id: string; on: boolean; mhz: number; kw: number; temp_c: number | null; fault?: string }[];
   fans: { id: string; duty: number; rpm: number }[];
   /** additions to the contract: trip sources in force, meter freshness, link counters */
   trips?: string[];
   meter?: { stale: boolean; age_ms: number };
   links?: Record<string, Record<string, number>>;
+  /** stock and aftermarket miners on the LAN (DESIGN.md §7's per-miner fields; README "Network miners") */
+  network_miners?: NetworkMinerTelemetry[];
+}
+
+export interface NetworkMinerTelemetry {
+  id: string;
+  on: boolean;
+  kw: number;
+  ths: number | null;
+  temp_c: number | null;
+  state: string;
+  fault?: string;
 }
 
 /** Round for the wire: telemetry is read by people and plotted; 3 decimals is plenty. */

@@ -2,7 +2,7 @@
  * Trip latency over real ptys: from the trip() call on every board to chain-inactive having
  * arrived at every simulated chain (8 boards × 110 BM1366 by default, the agent and the sim in
  * one process, as `hashflex sim` runs them). Also reports the time until every trip() resolved
- * (bytes handed to the OS). Run: `npx tsx scripts/bench-hashboard.ts [--boards N] [--chips N] [--iterations N] [--tcp] [--json]`.
+ * (bytes handed to the OS). Run: `npx tsx scripts/bench-hashboard-main.ts [--boards N] [--chips N] [--iterations N] [--tcp] [--json]`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -92,19 +92,4 @@ async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<vo
     if (Date.now() > end) throw new Error(`bench: ${what} not reached`);
     await new Promise((r) => setTimeout(r, 1));
   }
-}
-
-if (require.main === module) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? Number(process.argv[i + 1]) : undefined;
-  };
-  benchHashboardTrip({ boards: arg('boards'), iterations: arg('iterations'), chips: arg('chips'), usePty: process.argv.includes('--tcp') ? false : undefined }).then(
-    (r) => {
-      if (process.argv.includes('--json')) console.log(JSON.stringify(r));
-      else console.log(`${r.what}\n  ${r.boards} boards × ${r.chips} chips over ${r.transport}, ${r.iterations} trips\n  received: p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms\n  handed to OS: p50 ${r.handed.p50} ms  p99 ${r.handed.p99} ms  max ${r.handed.max} ms`);
-      process.exit(0);
-    },
-    (e) => { console.error(e); process.exit(1); },
-  );
 }

@@ -5,7 +5,7 @@
  * StandardFirmata board (TCP with --tcp). Also reports when the simulated board has parsed the
  * last enable write (includes the pty round trip; not part of the agent's figure).
  *
- *   npx tsx scripts/bench-io.ts [--iterations 300] [--boards 8] [--tcp] [--json]
+ *   npx tsx scripts/bench-io-main.ts [--iterations 300] [--boards 8] [--tcp] [--json]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -97,18 +97,4 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
     if (Date.now() > end) throw new Error('bench-io: the simulated board stopped answering');
     await new Promise((r) => setTimeout(r, 1));
   }
-}
-
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const val = (k: string) => { const i = args.indexOf(k); return i >= 0 ? Number(args[i + 1]) : undefined; };
-  benchIo({ iterations: val('--iterations'), boards: val('--boards'), usePty: !args.includes('--tcp') }).then((r) => {
-    if (args.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else {
-      const line = (name: string, s: LatencyStats) => `${name.padEnd(44)} p50 ${s.p50} ms  p99 ${s.p99} ms  max ${s.max} ms  (n=${s.n})`;
-      process.stdout.write(`I/O board relay trip, ${r.boards} boards over ${r.transport}\n`);
-      process.stdout.write(`${line('relay in -> all enable writes handed to OS', r.relayToWritten)}\n`);
-      process.stdout.write(`${line('relay in -> board parsed last enable write', r.relayToBoard)}\n`);
-    }
-  }, (e) => { process.stderr.write(`bench-io: ${(e as Error).message}\n`); process.exit(1); });
 }

@@ -6,7 +6,7 @@
  * real line at the given baud (11 bits a character, plus the 3.5-character gap), which is what
  * dominates on RS-485. Also: how closely a meter at poll_ms 50 over TCP keeps its rate.
  *
- *   npx tsx scripts/bench-meter.ts [--n 300] [--json]
+ *   npx tsx scripts/bench-meter-main.ts [--n 300] [--json]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,20 +88,4 @@ export async function benchMeter(o: { n?: number } = {}): Promise<MeterBenchResu
   } finally {
     for (const c of cleanup) await c();
   }
-}
-
-if (require.main === module) {
-  process.env.HASHFLEX_LOG ??= 'error';
-  const args = process.argv.slice(2);
-  const i = args.indexOf('--n');
-  benchMeter({ n: i >= 0 ? Number(args[i + 1]) : undefined }).then((r) => {
-    if (args.includes('--json')) { process.stdout.write(`${JSON.stringify(r)}\n`); return; }
-    const line = (name: string, s: PollStats) => `${name.padEnd(46)} p50 ${s.p50} ms  p99 ${s.p99} ms  max ${s.max} ms  (n=${s.n})`;
-    process.stdout.write('meter poll latency: Hz + W block read (20 registers), SDM630 sim\n');
-    process.stdout.write(`${line('Modbus TCP, loopback', r.tcp)}\n`);
-    process.stdout.write(`${line('RTU on a pty, 115200 baud line time', r.rtu115200)}\n`);
-    process.stdout.write(`${line('RTU on a pty, 9600 baud line time', r.rtu9600)}\n`);
-    process.stdout.write(`${line('RTU on a pty, unpaced', r.rtuUnpaced)}\n`);
-    process.stdout.write(`${line('TCP meter at poll_ms 50: sample interval', r.tcpAt50)}  ${r.tcpAt50.perSecond}/s\n`);
-  }, (e) => { process.stderr.write(`bench-meter: ${(e as Error).stack}\n`); process.exit(1); });
 }

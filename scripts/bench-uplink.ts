@@ -3,7 +3,7 @@
  * backlog of 10,000 queued frames after the controller comes back. Real sockets on 127.0.0.1,
  * the real SQLite journal in a temp dir, 8-board telemetry frames (~1 kB).
  *
- *   npx tsx scripts/bench-uplink.ts [--json] [--frames N] [--backlog N]
+ *   npx tsx scripts/bench-uplink-main.ts [--json] [--frames N] [--backlog N]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -129,32 +129,4 @@ export async function benchUplink(opts: { frames?: number; backlog?: number } = 
     resend: { frames: backlog, toLastSeqMs: Math.round(toLast), toEmptyJournalMs: Math.round(toEmpty), framesPerS: Math.round(backlog / (toLast / 1000)) },
     frameBytes: text.length,
   };
-}
-
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const num = (flag: string): number | undefined => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? Number(args[i + 1]) : undefined;
-  };
-  benchUplink({ frames: num('--frames'), backlog: num('--backlog') }).then(
-    (r) => {
-      if (args.includes('--json')) console.log(JSON.stringify(r));
-      else {
-        const j = r.journalAppendPerS;
-        console.log(`journal appends/s: ${j.full} (full: fsync inline), ${j.async} (async: fsync on the thread pool), ${j.normal} (normal: no fsync)`);
-        for (const m of ['full', 'async', 'asyncWorker'] as const) {
-          console.log(`append main-thread latency (${m}): median ${r.appendMs[m].median} ms, p99 ${r.appendMs[m].p99} ms, max ${r.appendMs[m].max} ms`);
-        }
-        console.log(`end to end (journal -> ws -> controller -> received -> delete): ${r.endToEndPerS} frames/s`);
-        console.log(`telemetry() call on the main thread: median ${r.telemetryCallMs.median} ms, p99 ${r.telemetryCallMs.p99} ms, max ${r.telemetryCallMs.max} ms`);
-        console.log(`resend of ${r.resend.frames} queued frames: ${r.resend.toLastSeqMs} ms to the last seq (${r.resend.framesPerS}/s), ${r.resend.toEmptyJournalMs} ms to an empty journal`);
-        console.log(`frame size: ${r.frameBytes} bytes`);
-      }
-    },
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
 }

@@ -1,14 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { args, UsageError } from '../agent/cli';
+import { args, UsageError } from '../agent/cli-args';
 import { table, type Stats } from './bench/stats';
+import { BUNDLED } from './bench/where';
 
 /**
  * `hashflex bench [NAME] [--json]` (DESIGN.md §6). Timings live here, never in pass/fail tests.
  * Contract names: trip, footprint, surplus, fleet. Additions: hashboard, io, uplink (the
- * per-driver figures each issue reports), meter.
+ * per-driver figures each issue reports), meter, scada (the SCADA curtail coil, §6), miners
+ * (network miners, §6).
  */
 type Flags = {
+  miners?: string; warmup?: string;
   seconds?: string; agents?: string; iterations?: string; 'poll-ms'?: string; duration?: string; pty?: boolean; 'sim-hosts'?: string;
   /** fleet: also run it over MQTT; 'auto' (a run of every bench): when mosquitto is installed */
   mqtt?: boolean | 'auto';
@@ -27,7 +30,8 @@ const count = (v: string | undefined, what: string): number | undefined => {
   return n;
 };
 
-const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknown>; show: (r: never) => string }> = {
+/** `checkout`: why the bench needs a development checkout (it cannot run from the board package) */
+const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags) => Promise<unknown>; show: (r: never) => string }> = {
   trip: {
     about: 'agent against the simulated site, 8 boards on ptys: trip signal -> all boards off, per source',
     run: async () => (require('./bench/trip') as typeof import('./bench/trip')).benchTrip({ log: (s) => process.stderr.write(`  ${s}\n`) }),
@@ -37,6 +41,18 @@ const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknow
         row(`${source}: received -> all boards off (agent)`, f.agent),
         row(`${source}: ${source === 'underfrequency' ? 'sim crosses trip_hz' : 'signal sent'} -> all enable pins low (wire)`, f.wire),
       ])),
+  },
+  scada: {
+    about: 'agent against the simulated site, 8 boards on ptys: SCADA curtail coil written over Modbus TCP -> all boards off, and the reply at the RTU',
+    run: async (f) => (require('./bench/scada') as typeof import('./bench/scada')).benchScada({ iterations: num(f.iterations, 'iterations'), log: progress }),
+    show: (r: import('./bench/scada').ScadaBenchResult) =>
+      `SCADA curtail coil, ${r.boards} boards over ${r.transport}, ${r.iterations} curtails (ms; target p99 ≤ 10)\n` +
+      table([
+        row('coil write received -> all boards off (agent)', r.agent),
+        row('coil write sent -> reply received (RTU round trip)', r.reply),
+        row('coil write sent -> all enable pins low (wire)', r.wire),
+        row('read of registers 0-21 (RTU round trip)', r.read),
+      ]),
   },
   hashboard: {
     about: '8 chains on ptys: trip() -> chain-inactive received by every simulated chain',
@@ -60,6 +76,7 @@ const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknow
   },
   footprint: {
     about: 'agent process, 8 boards on ptys, meter every 50 ms, telemetry 1 Hz: RSS, CPU, event-loop delay, GC (tsx and bundled)',
+    checkout: 'it compares the tsx agent with a bundle built by esbuild and loads scripts/bench/probe.js into it',
     run: async (f) => (require('./bench/footprint') as typeof import('./bench/footprint')).benchFootprint({ seconds: num(f.seconds, 'seconds'), log: progress }),
     show: (r: import('./bench/footprint').FootprintBenchResult) =>
       `footprint, ${r.boards} boards over ${r.transport}, meter every ${r.pollMs} ms, telemetry 1 Hz (targets: RSS ≤ 80 MB, CPU ≤ 5 %)\n` +
@@ -86,6 +103,7 @@ const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknow
   },
   fleet: {
     about: 'agents × 4 boards, one controller broadcasts curtail: ack and board-off latency; then release and staggered ramp (--mqtt: WebSocket and MQTT side by side)',
+    checkout: 'its sim hosts run from the sources under tsx and its agents from a bundle built by esbuild',
     run: async (f) => {
       const o = {
         agents: num(f.agents, 'agents'), iterations: num(f.iterations, 'iterations'), pollMs: num(f['poll-ms'], 'poll-ms'), pty: f.pty,
@@ -135,6 +153,42 @@ const BENCHES: Record<string, { about: string; run: (f: Flags) => Promise<unknow
         })) + cpu(r, 'WS: ') + cpu(m, 'MQTT: ');
     },
   },
+  miners: {
+    about: 'agent process with 1,000 network miners (Antminer, Whatsminer, Avalon in equal thirds) simulated in other processes: curtail -> every stop accepted at its miner; RSS and CPU while polling every 5 s',
+    checkout: 'its miner hosts run from the sources under tsx and its agent from a bundle built by esbuild',
+    run: async (f) => (require('./bench/miners') as typeof import('./bench/miners')).benchMiners({
+      miners: num(f.miners, 'miners'), iterations: num(f.iterations, 'iterations'), seconds: num(f.seconds, 'seconds'),
+      warmupS: count(f.warmup, 'warmup'), simHosts: num(f['sim-hosts'], 'sim-hosts'), log: progress,
+    }),
+    show: (r: import('./bench/miners').MinersBenchResult) => {
+      const c = r.curtail, p = r.polling;
+      const fam = (label: string, x: import('./bench/miners').StopFigures) => ({
+        figure: label, p50: x.accepted.p50, p99: x.accepted.p99, max: x.accepted.max, n: x.accepted.n,
+        'arrived p50/p99': `${x.arrived.p50} / ${x.arrived.p99}`, 'at miner p50/p99': `${x.atMiner.p50} / ${x.atMiner.p99}`,
+      });
+      return `network miners, ${r.miners} (${Object.entries(r.kinds).map(([k, v]) => `${v} ${k}`).join(', ')}) in ${r.simHosts} miner host processes, ` +
+        `${r.iterations} curtails (ms; targets p99 ≤ 250, max ≤ 500)\n` +
+        table([
+          fam('curtail sent -> stop accepted at its miner (all)', c),
+          ...Object.entries(c.byFamily).map(([f, x]) => fam(`  ${f}`, x!)),
+          ...(Object.keys(c.byKind).length > Object.keys(c.byFamily).length ? Object.entries(c.byKind).filter(([k]) => k.includes('-')).map(([k, x]) => fam(`    ${k}`, x!)) : []),
+          row('curtail sent -> last stop of the site accepted', c.lastAccepted),
+          row('curtail sent -> ack at the controller', c.ack),
+          row('agent: curtail received -> every stop accepted (its trip event)', c.agent),
+          row('agent: trip -> power gone (its settled event)', c.settledMs),
+        ]) +
+        `\nstops accepted ${c.stopsAccepted}/${c.stopsExpected}, acks ok ${c.acksOk}/${r.iterations}${c.resent ? `, ${c.resent} stop requests sent again` : ''}; ` +
+        `agent's open files at most ${c.openFdsPeak} during a curtail (limit ${r.agent.openFiles.soft}); miner hosts' loop delay p99 ${c.simLoopDelayMs.p99} ms, max ${c.simLoopDelayMs.max} ms\n\n` +
+        `polling ${r.miners} miners every ${r.minerPollMs / 1000} s, meter every ${r.meterPollMs} ms, telemetry ${p.telemetryPerS}/s (${Math.round(p.telemetryBytes / 1024)} KB a frame), ${p.seconds} s (targets: RSS ≤ 150 MB, CPU ≤ 15 %)\n` +
+        table([{
+          'RSS steady MB': p.rssMb.steady.toFixed(1), 'RSS peak MB': p.rssMb.peak.toFixed(1), 'CPU %': p.cpuPercent.mean.toFixed(2), 'CPU % p99 (1 s)': p.cpuPercent.p99.toFixed(1),
+          'loop delay p50/p99/max ms': p.eventLoopDelayMs ? `${p.eventLoopDelayMs.p50}/${p.eventLoopDelayMs.p99}/${p.eventLoopDelayMs.max}` : '-',
+          'GC n / total ms': p.gc ? `${p.gc.count} / ${p.gc.totalMs}` : '-', 'heap MB': p.heapUsedMb ?? '-', 'requests/s at the miners': p.requestsPerS, 'open files': p.openFds,
+        }]) +
+        `\nCPU over the window, % of one core (${p.cpuPct.cores} cores): machine ${p.cpuPct.machine} = agent ${p.cpuPct.agent} + miner hosts ${p.cpuPct.simHosts} + bench ${p.cpuPct.bench} + other processes ${p.cpuPct.other}` +
+        `\n/metrics: ${r.metrics.lines} samples, ${Math.round(r.metrics.bytes / 1024)} KB, ${r.metrics.ms} ms`;
+    },
+  },
   uplink: {
     about: 'journal throughput and resend of 10,000 queued frames',
     run: async () => (require('./bench-uplink') as typeof import('./bench-uplink')).benchUplink({}),
@@ -155,7 +209,9 @@ function row(what: string, s: Pick<Stats, 'p50' | 'p99' | 'max'> & { n?: number 
  * --agents N / --iterations N / --pty / --sim-hosts N (fleet; 0 = sims in the bench process),
  * --mqtt (fleet: the same fleet over MQTT through a local Mosquitto too, side by side; a run of
  * every bench does so whenever mosquitto is installed, and says so when it is not), --poll-ms MS
- * (surplus: hashflex's meter period; fleet: the agents').
+ * (surplus: hashflex's meter period; fleet: the agents'), --miners N / --warmup S (miners: how
+ * many simulated miners, default 1,000; warm-up before its polling window, default 20 s; its
+ * --seconds is that window, --iterations the curtails, --sim-hosts the miner host processes).
  */
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, {
@@ -163,9 +219,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     out: { type: 'string' },
     seconds: { type: 'string' }, duration: { type: 'string' }, agents: { type: 'string' }, iterations: { type: 'string' },
     'poll-ms': { type: 'string' }, pty: { type: 'boolean' }, 'sim-hosts': { type: 'string' }, mqtt: { type: 'boolean' },
+    miners: { type: 'string' }, warmup: { type: 'string' },
   }, Object.keys(BENCHES).length);
-  const names = positionals.length ? positionals : Object.keys(BENCHES);
-  for (const n of names) if (!BENCHES[n]) throw new UsageError(`unknown bench "${n}" (have: ${Object.keys(BENCHES).join(', ')})`);
+  for (const n of positionals) if (!BENCHES[n]) throw new UsageError(`unknown bench "${n}" (have: ${Object.keys(BENCHES).join(', ')})`);
+  // the board package holds the agent, not the repository: benches built on it are left out
+  const elsewhere = BUNDLED ? (positionals.length ? positionals : Object.keys(BENCHES)).filter((n) => BENCHES[n].checkout) : [];
+  if (positionals.length && elsewhere.length) throw new UsageError(`bench ${elsewhere[0]} runs from a development checkout, not the board package: ${BENCHES[elsewhere[0]].checkout}`);
+  for (const n of elsewhere) process.stderr.write(`bench ${n} skipped: it runs from a development checkout, not the board package\n`);
+  const names = (positionals.length ? positionals : Object.keys(BENCHES)).filter((n) => !elsewhere.includes(n));
   process.env.HASHFLEX_LOG ??= 'error';
   const results: Record<string, unknown> = {};
   let failed = 0;

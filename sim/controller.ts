@@ -11,7 +11,7 @@ import WebSocket, { WebSocketServer } from 'ws';
  * tests, `hashflex sim` and the fleet bench. It checks the bearer token at the HTTP upgrade
  * (401 otherwise), records hello/telemetry/events/acks per agent, stores each seq once (a resent
  * duplicate is counted, not stored again), answers `received` for what it stored, and sends
- * commands whose promise resolves with the agent's ack.
+ * commands whose promise resolves with the agent's ack. As a program: sim/controller-main.ts.
  *
  * Like the rest of sim/, it does not import agent/ code: the frames are typed loosely here so the
  * simulator keeps speaking the wire contract, not the agent's internals.
@@ -271,35 +271,3 @@ class Controller extends EventEmitter implements SimController {
     }
   }
 }
-
-/**
- * Standalone, for a test engineer beside `hashflex sim --hardware-only` or a real board:
- *   npx tsx sim/controller.ts [--port N] [--token T]
- * prints every frame as one JSON line and reads commands from stdin, one a line:
- *   curtail [AGENT|*] · release [AGENT|*] · set_power KW TTL_S [AGENT|*]
- */
-async function cli(argv: string[]): Promise<void> {
-  const arg = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const ctl = await startSimController({ port: Number(arg('--port') ?? 0), token: arg('--token') ?? process.env.HASHFLEX_UPLINK_TOKEN });
-  const out = (o: object): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
-  out({ listening: ctl.url });
-  for (const t of ['hello', 'telemetry', 'event', 'ack']) ctl.on(t, (f: Frame, agent: string) => out({ agent, ...f }));
-  ctl.on('disconnect', (agent: string) => out({ agent, disconnected: true }));
-  const rl = (await import('node:readline')).createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    const [action, ...rest] = line.trim().split(/\s+/);
-    if (!action) return;
-    const extra = action === 'set_power' ? { kw: Number(rest.shift()), ttl_s: Number(rest.shift()) } : undefined;
-    const target = rest[0] ?? '*';
-    ctl.command(target, action, extra).then((a: AckFrame | AckFrame[]) => out({ result: a }), (e: Error) => out({ error: e.message }));
-  });
-  const stop = (): void => { void ctl.close().then(() => process.exit(0)); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  rl.once('close', stop);
-}
-
-if (require.main === module) void cli(process.argv.slice(2));

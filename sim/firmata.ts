@@ -31,6 +31,11 @@ export interface SimFirmataOptions {
   thermistors?: { id: string; pin: string | number; boardId?: string }[];
   /** how often the plant's relay contact is looked at (ms), default 10; poke() reports at once */
   relayPollMs?: number;
+  /**
+   * analog inputs the board has, A0 up, default 16 (a Mega); fewer make a board whose missing
+   * channels its capability and analog-mapping replies do not list (a pin-fault test's board)
+   */
+  analogInputs?: number;
 }
 
 /** Switchable misbehaviour, as a test or scenario turns it on (zwave-js "behaviours"). */
@@ -196,7 +201,7 @@ class SimFirmataBoard extends EventEmitter implements SimFirmata {
       case F.QUERY_FIRMWARE: return this.send(encodeFirmware());
       case F.CAPABILITY_QUERY: return this.send(encodeCapabilities(this.capabilities()));
       case F.ANALOG_MAPPING_QUERY:
-        return this.send(encodeAnalogMapping(Array.from({ length: TOTAL_PINS }, (_, p) => (p >= FIRST_ANALOG_PIN ? p - FIRST_ANALOG_PIN : 0x7f))));
+        return this.send(encodeAnalogMapping(Array.from({ length: TOTAL_PINS }, (_, p) => (this.isAnalog(p) ? p - FIRST_ANALOG_PIN : 0x7f))));
       case F.PIN_STATE_QUERY: {
         const pin = data[0] ?? 0;
         return this.send(encodePinState(pin, this.mode[pin] ?? 0, this.latch[pin] ?? 0));
@@ -217,10 +222,14 @@ class SimFirmataBoard extends EventEmitter implements SimFirmata {
     return Array.from({ length: TOTAL_PINS }, (_, p) => {
       if (p < 2) return []; // pins 0/1 carry the serial link itself (Boards.h IS_PIN_DIGITAL)
       const modes: { mode: number; bits: number }[] = [{ mode: MODE.INPUT, bits: 1 }, { mode: MODE.OUTPUT, bits: 1 }, { mode: MODE.PULLUP, bits: 1 }];
-      if (p >= FIRST_ANALOG_PIN) modes.push({ mode: MODE.ANALOG, bits: 10 });
+      if (this.isAnalog(p)) modes.push({ mode: MODE.ANALOG, bits: 10 });
       if (PWM_PINS.has(p)) modes.push({ mode: MODE.PWM, bits: 8 });
       return modes;
     });
+  }
+
+  private isAnalog(pin: number): boolean {
+    return pin >= FIRST_ANALOG_PIN && pin < FIRST_ANALOG_PIN + (this.o.analogInputs ?? 16);
   }
 
   private setMode(pin: number, mode: number): void {

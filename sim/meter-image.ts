@@ -2,7 +2,8 @@ import type { Plant } from './plant';
 import { f32 } from './meter-frames';
 
 /**
- * Register images the simulated meter serves, computed from the plant at each request.
+ * Register images the simulated meter serves, computed from the plant's values as last measured
+ * (see MeasurementCycle).
  * Layouts are DESIGN.md §5, from the Eastron SDM630 Modbus protocol v1.5 (input registers
  * 30001.., float32 big-endian, high word first) and SunSpec Information Model Reference
  * (common model 1, L=66; meter models 213 float, L=124, and 203 integer + scale factors, L=105).
@@ -16,6 +17,58 @@ export interface Reading {
   exportKwh: number;
   /** request counter, for the integer model's 1-LSB measurement noise */
   tick?: number;
+}
+
+/** How often the simulated meter takes a new measurement by default (Hz): every 200 ms. */
+export const DEFAULT_REFRESH_HZ = 5;
+
+/**
+ * Live values from the plant, with measurement noise of a few LSBs keyed to the measurement's
+ * number `n`: a real meter's floats never repeat exactly from one measurement to the next, which
+ * is what lets the driver tell a frozen meter from a steady grid.
+ */
+export function liveReading(p: Plant, n: number): Reading {
+  return {
+    hz: p.hz + ((n % 5) - 2) * 0.0002,
+    w: p.gridKw() * 1000 + ((n % 7) - 3) * 0.3,
+    importKwh: p.importKwh,
+    exportKwh: p.exportKwh,
+    tick: n,
+  };
+}
+
+/**
+ * A meter's measurement cycle. A real meter measures over a window and updates its registers
+ * once per cycle (5 Hz here by default; many meters once a second or slower), so every read
+ * inside one cycle returns the same values. `reading()` takes a new measurement when the clock
+ * has entered a new cycle (cycles on a fixed grid of 1000 / refreshHz ms) and otherwise returns
+ * the one it holds. `refreshHz` may be changed at any time; 0 takes a new measurement on every
+ * read (the sim before measurement cycles, for benches that want every poll fresh).
+ * `now` is a monotonic ms clock (performance.now by default; a VirtualClock's monotonic in
+ * virtual-time suites).
+ */
+export class MeasurementCycle {
+  private cycle = -Infinity;
+  private held?: Reading;
+  private n = 0;
+
+  constructor(
+    private readonly measure: (n: number) => Reading,
+    public refreshHz: number = DEFAULT_REFRESH_HZ,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    if (!(refreshHz >= 0) || !Number.isFinite(refreshHz)) throw new RangeError(`refreshHz: expected a finite number >= 0, got ${refreshHz}`);
+  }
+
+  reading(): Reading {
+    const hz = this.refreshHz;
+    const k = hz > 0 ? Math.floor((this.now() * hz) / 1000) : NaN; // NaN: never the same cycle
+    if (k !== this.cycle || !this.held) {
+      this.cycle = k;
+      this.held = this.measure(++this.n);
+    }
+    return this.held;
+  }
 }
 
 /** Nominal phase voltage: the SDM630 is a 230/400 V three-phase meter. */

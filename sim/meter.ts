@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Plant } from './plant';
 import type { SimWire } from './wire';
 import { exceptionPdu, mbap, parseRtuRequests, parseTcpRequests, readReplyPdu, withCrc, type ReadRequest } from './meter-frames';
-import { imageFor, readImage, type Reading, type SimMeterModel } from './meter-image';
+import { DEFAULT_REFRESH_HZ, imageFor, liveReading, MeasurementCycle, readImage, type Reading, type SimMeterModel } from './meter-image';
 
 /**
  * A simulated grid meter: a Modbus server on real loopback TCP and/or RTU on a SimWire (pty),
@@ -46,6 +46,12 @@ export interface SimMeterOptions {
   baud?: number;
   /** false: RTU only */
   tcp?: boolean;
+  /**
+   * Measurements per second (default 5): the register image changes only this often, as a real
+   * meter's measurement cycle; reads in between return the same values. 0.5 is a meter that
+   * refreshes every 2 s; 0 takes a new measurement on every request.
+   */
+  refreshHz?: number;
 }
 
 export interface SimMeter {
@@ -54,6 +60,8 @@ export interface SimMeter {
   readonly unit: number;
   readonly model: SimMeterModel;
   readonly faults: SimMeterFaults;
+  /** measurements per second; settable while running (0 = a new measurement every request) */
+  refreshHz: number;
   /** requests addressed to this unit, replies sent (any kind) */
   readonly stats: { requests: number; replies: number };
   /** switch every fault off */
@@ -78,7 +86,7 @@ class SimMeterImpl implements SimMeter {
   private server?: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private frozenAt?: Reading;
-  private n = 0;
+  private readonly cycle: MeasurementCycle;
   private rtuBuf: Buffer = Buffer.alloc(0);
   private readonly onWire = (d: Buffer) => this.rtuData(d);
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -86,7 +94,17 @@ class SimMeterImpl implements SimMeter {
   constructor(private readonly opts: SimMeterOptions) {
     this.unit = opts.unit ?? 1;
     this.model = opts.model;
+    this.cycle = new MeasurementCycle((n) => liveReading(opts.plant, n), opts.refreshHz ?? DEFAULT_REFRESH_HZ);
     opts.rtu?.on('data', this.onWire);
+  }
+
+  get refreshHz(): number {
+    return this.cycle.refreshHz;
+  }
+
+  set refreshHz(hz: number) {
+    if (!(hz >= 0) || !Number.isFinite(hz)) throw new RangeError(`refreshHz: expected a finite number >= 0, got ${hz}`);
+    this.cycle.refreshHz = hz;
   }
 
   heal(): void {
@@ -105,19 +123,11 @@ class SimMeterImpl implements SimMeter {
   }
 
   /**
-   * Live values with measurement noise of a few LSBs: a real meter's floats never repeat
-   * exactly, which is what lets the driver tell a frozen meter from a steady grid.
+   * The values of the present measurement cycle (new ones refreshHz times a second, with a few
+   * LSBs of noise), or those held since `faults.frozen` went on.
    */
   private reading(): Reading {
-    const p = this.opts.plant;
-    this.n++;
-    const live: Reading = {
-      hz: p.hz + ((this.n % 5) - 2) * 0.0002,
-      w: p.gridKw() * 1000 + ((this.n % 7) - 3) * 0.3,
-      importKwh: p.importKwh,
-      exportKwh: p.exportKwh,
-      tick: this.n,
-    };
+    const live = this.cycle.reading();
     if (!this.faults.frozen) {
       this.frozenAt = undefined;
       return live;

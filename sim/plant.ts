@@ -1,8 +1,9 @@
 /**
  * Site physics shared by every simulated device: grid frequency, generation, base load, and the
  * boards' power and temperature. Devices read and write it; scenarios drive it over time.
- * The grid meter sees  W = base load + boards − generation  (positive = import).
+ * The grid meter sees  W = base load + boards + network miners − generation  (positive = import).
  */
+import type { SimMachine } from './miners/machine';
 export interface SimBoard {
   id: string;
   chips: number;
@@ -37,6 +38,8 @@ export class Plant {
   relayActive = false;
   readonly boards = new Map<string, SimBoard>();
   readonly fans = new Map<string, SimFan>();
+  /** stock and aftermarket miners on the LAN (sim/miners/), whichever firmware they speak */
+  readonly machines = new Map<string, SimMachine>();
   /** cumulative meter counters (kWh) */
   importKwh = 0;
   exportKwh = 0;
@@ -51,6 +54,7 @@ export class Plant {
   minersKw(): number {
     let kw = 0;
     for (const b of this.boards.values()) kw += this.boardKw(b);
+    for (const m of this.machines.values()) kw += m.kw;
     return kw;
   }
 
@@ -61,6 +65,7 @@ export class Plant {
   /** advance thermal, fan and energy state by dtMs */
   tick(dtMs: number): void {
     const dtS = dtMs / 1000;
+    for (const m of this.machines.values()) m.tick(dtMs);
     const grid = this.gridKw();
     if (grid > 0) this.importKwh += (grid * dtS) / 3600;
     else this.exportKwh += (-grid * dtS) / 3600;

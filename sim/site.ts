@@ -1,24 +1,30 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { MODELS } from '../drivers/hashboard/models';
 import { startSimController, type SimController } from './controller';
 import { startSimFirmata, type SimFirmata } from './firmata';
 import { simBoard, startSimChain, type SimChain } from './hashboard';
 import { startSimMeter, type SimMeter } from './meter';
+import { fleetPlan, startFleet, type FleetMiner, type SimFleet } from './miners/fleet';
 import { Plant } from './plant';
 import type { Scenario } from './scenarios/types';
 import { hasSocat, openWire, type SimWire, type WireEndpoint } from './wire';
 
 /**
  * A whole simulated site on the far side of real wires: an SDM630 grid meter on Modbus TCP,
- * N hashboard chains and a StandardFirmata I/O board on ptys (or raw TCP without socat), a
- * plant tying them together, a scenario driving it, and optionally a site controller.
+ * N hashboard chains and a StandardFirmata I/O board on ptys (or raw TCP without socat), network
+ * miners of the three firmware families each on a loopback address of its own (sim/miners/fleet.ts),
+ * a plant tying them together, a scenario driving it, and optionally a site controller.
  * It knows the agent only through the files it writes: sim.json (endpoints) and agent.yaml.
  */
 export interface SimSiteOptions {
   dir: string;
+  /** hashboard chains (default 4; 0 with miners: a site of network miners only) */
   boards?: number;
   chips?: number;
+  /** network miners, the families in turn (default none) */
+  miners?: number;
   scenario: Scenario;
   /** run a site controller (WebSocket) for the agent to report to */
   controller?: boolean;
@@ -28,6 +34,11 @@ export interface SimSiteOptions {
   tickMs?: number;
   /** telemetry frames the controller keeps per agent (default: the controller's, 100,000) */
   controllerKeep?: number;
+  /**
+   * the grid meter's measurements per second (default 5, as sim/meter's `refreshHz`): its
+   * registers change only this often; also settable while running as `site.meter.refreshHz`
+   */
+  meterRefreshHz?: number;
 }
 
 /** Pin plan of the simulated I/O board, as a technician would wire it. */
@@ -40,6 +51,17 @@ export const PINS = {
   thermistor: (i: number) => `A${2 + i}`,
 };
 
+/**
+ * The simulated site's control.max_kw (both rigs): 12 kW, or what the site can draw where its
+ * network miners make that more (boards at full frequency plus every miner's nameplate, rounded up).
+ */
+export function siteMaxKw(boards: number, chips: number, plan: readonly FleetMiner[]): number {
+  if (!plan.length) return 12;
+  const boardKw = (boards * chips * simBoard('capacity', 'bm1366', chips).wattsPerChip(MODELS.bm1366.defaultMhz)) / 1000;
+  const minerKw = plan.reduce((kw, m) => kw + m.spec.ratedKw, 0);
+  return Math.max(12, Math.ceil(boardKw + minerKw));
+}
+
 export class SimSite {
   readonly plant = new Plant();
   readonly boardIds: string[];
@@ -47,6 +69,9 @@ export class SimSite {
   chains: SimChain[] = [];
   firmata!: SimFirmata;
   controller?: SimController;
+  /** the network miners, served for real (none without `miners`) */
+  fleet?: SimFleet;
+  readonly minerPlan: FleetMiner[];
   private wires: SimWire[] = [];
   private ioWire!: SimWire;
   private boardWires: SimWire[] = [];
@@ -56,6 +81,7 @@ export class SimSite {
 
   private constructor(readonly opts: SimSiteOptions) {
     this.boardIds = Array.from({ length: opts.boards ?? 4 }, (_, i) => `hb${i}`);
+    this.minerPlan = fleetPlan(opts.miners ?? 0);
     this.transport = (opts.usePty ?? hasSocat()) ? 'pty' : 'tcp';
   }
 
@@ -101,7 +127,11 @@ export class SimSite {
       relayActive: 'low',
       thermistors: this.thermistors().map((t) => ({ id: t.id, pin: t.pin, boardId: t.board })),
     });
-    this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1 });
+    if (this.minerPlan.length) {
+      this.fleet = await startFleet(this.minerPlan);
+      for (const m of this.fleet.miners) this.plant.machines.set(m.plan.id, m.machine);
+    }
+    this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1, refreshHz: this.opts.meterRefreshHz });
     if (this.opts.controller) this.controller = await startSimController({ token: this.opts.token, ...(this.opts.controllerKeep ? { keep: this.opts.controllerKeep } : {}) });
 
     const tickMs = this.opts.tickMs ?? 20;
@@ -138,6 +168,7 @@ export class SimSite {
       meter: { tcp: this.meter.tcp, unit: this.meter.unit, model: this.meter.model },
       boards: this.boardIds.map((id, i) => ({ id, ...ep(this.boardWires[i].endpoint) })),
       io: ep(this.ioWire.endpoint),
+      ...(this.fleet ? { miners: this.fleet.miners.map((m) => ({ id: m.plan.id, driver: m.plan.family, host: m.host, ports: { ...m.ports } })) } : {}),
       ...(this.controller ? { controller: { url: this.controller.url } } : {}),
       transport: this.transport,
     };
@@ -156,12 +187,29 @@ export class SimSite {
       io: 'path' in this.ioWire.endpoint ? { path: this.ioWire.endpoint.path, baud: 57600 } : { tcp: this.ioWire.endpoint.tcp },
       fans: this.fans(),
       thermistors: this.thermistors(),
+      ...(this.fleet ? { miners: this.fleet.miners.map((m) => this.minerConfig(m)) } : {}),
       grid: { nominal_hz: this.opts.scenario.nominalHz ?? 60, underfrequency: { trip_hz: (this.opts.scenario.nominalHz ?? 60) - 0.3, sustain_ms: 100, release: 'auto', hold_s: 10 }, relay: { pin: PINS.relay, active: 'low' } },
-      control: { mode: 'surplus', max_kw: 12, margin_kw: 0.2 },
+      control: { mode: 'surplus', max_kw: this.maxKw(), margin_kw: 0.2 },
       ...(url ? { uplink: { url, ...(extra.token ?? this.opts.token ? { token: extra.token ?? this.opts.token } : {}) } } : {}),
       ...(extra.local ? { local: { listen: extra.local } } : {}),
       storage: { dir: extra.storageDir ?? path.join(this.opts.dir, 'storage') },
     };
+  }
+
+  /** control.max_kw of the agent's config (siteMaxKw) */
+  maxKw(): number {
+    return siteMaxKw(this.boardIds.length, this.opts.chips ?? 100, this.minerPlan);
+  }
+
+  /**
+   * One miner's config entry: its address and driver, its nameplate (stock Antminer firmware
+   * reports no power), and ports only where the firmware's own could not be bound (the web port
+   * 80 without root). The firmware's factory passwords: none to give.
+   */
+  private minerConfig(m: SimFleet['miners'][number]): Record<string, unknown> {
+    const own: Record<string, number> = { api: 4028, web: 80, v3: 4433 };
+    const ports = Object.fromEntries(Object.entries(m.ports).filter(([k, v]) => v !== undefined && v !== own[k]));
+    return { id: m.plan.id, host: m.host, driver: m.plan.family, rated_kw: m.plan.spec.ratedKw, ...(Object.keys(ports).length ? { ports } : {}) };
   }
 
   /** Write DIR/sim.json and DIR/agent.yaml. */
@@ -180,6 +228,7 @@ export class SimSite {
       this.firmata?.close(),
       this.meter?.close(),
       this.controller?.close(),
+      this.fleet?.close(),
     ]);
     await Promise.allSettled(this.wires.map((w) => w.close()));
   }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Clock, Timer } from '../agent/clock';
-import { newCounters, type BoardStatus, type FanStatus, type Hashboard, type IoBoard, type Meter } from '../agent/hardware';
+import { newCounters, type BoardStatus, type FanStatus, type Hashboard, type IoBoard, type Meter, type MinerSettings, type MinerStatus, type NetworkMiner } from '../agent/hardware';
+import type { SimMachine } from './miners/machine';
 import { MODELS, wattsPerChip, type ChipModel, type ModelSpec } from '../drivers/hashboard/models';
 import type { Plant, SimBoard } from './plant';
 
@@ -31,16 +32,17 @@ export class VirtualMeter extends EventEmitter implements Meter {
   constructor(private readonly plant: Plant, private readonly clock: Clock, private readonly pollMs: number,
     private readonly staleMs = Infinity, private readonly refresh?: (now: number) => void) {
     super();
-    this.lastAt = clock.now();
+    this.lastAt = clock.monotonic();
   }
 
   async start(): Promise<void> {
-    this.lastAt = this.clock.now();
+    this.lastAt = this.clock.monotonic();
     this.timer = this.clock.setInterval(() => this.poll(), this.pollMs);
   }
 
   private poll(): void {
-    const now = this.clock.now();
+    // staleness on the monotonic clock, as the real driver: a wall-clock step is no silence
+    const now = this.clock.monotonic();
     this.counters.requests++;
     if (this.faults.timeout) {
       this.counters.timeouts++;
@@ -51,12 +53,12 @@ export class VirtualMeter extends EventEmitter implements Meter {
       }
       return;
     }
-    this.refresh?.(now);
+    this.refresh?.(this.clock.now());
     this.counters.frames++;
     this.lastAt = now;
     this.stale = false;
     const p = this.plant;
-    this.emit('sample', { at: now, mono: this.clock.monotonic(), hz: p.hz, kw: p.gridKw(), importKwh: p.importKwh, exportKwh: p.exportKwh });
+    this.emit('sample', { at: this.clock.now(), mono: now, hz: p.hz, kw: p.gridKw(), importKwh: p.importKwh, exportKwh: p.exportKwh });
   }
 
   async stop(): Promise<void> {
@@ -242,5 +244,89 @@ export class VirtualIo extends EventEmitter implements IoBoard {
 
   async close(): Promise<void> {
     this.timer?.cancel();
+  }
+}
+
+/** Switches a test flips on a stand-in network miner. */
+export interface VirtualMinerFaults {
+  /** the API refuses every command and the miner stops answering polls */
+  down: boolean;
+}
+
+/** What a stand-in network miner offers: its family's scale (default a power percent 20..100). */
+export interface VirtualMinerOptions {
+  /** the config `driver` it stands in for (default `virtual`) */
+  driver?: string;
+  settings?: MinerSettings;
+}
+
+/**
+ * A network miner with a power-percent API (as a Whatsminer's) or, with `settings`, any family's
+ * scale (sim/miners/fleet.ts familySettings), acting straight on a plant machine
+ * (sim/miners/machine.ts) with the API's answer `apiMs` away: the time-leap rig's and the
+ * control tests' stand-in for drivers/miner/. Over real sockets, see sim/miners/.
+ */
+export class VirtualMiner implements NetworkMiner {
+  readonly driver: string;
+  readonly settings: MinerSettings;
+  readonly faults: VirtualMinerFaults = { down: false };
+  readonly counters = newCounters();
+  /** every command the driver was given, in order */
+  readonly commands: string[] = [];
+  /** when (the clock's now(), ms) each stop() was carried out by the "firmware" */
+  readonly stops: number[] = [];
+  private setting: number;
+
+  constructor(readonly machine: SimMachine, private readonly clock: Clock, private readonly apiMs = 20, o: VirtualMinerOptions = {}) {
+    const rated = machine.spec.ratedKw;
+    this.driver = o.driver ?? 'virtual';
+    this.settings = o.settings ?? { min: 20, max: 100, step: 5, unit: 'percent', kwAt: (pct) => (pct <= 0 ? machine.spec.standbyKw : (rated * pct) / 100) };
+    this.setting = this.settings.max;
+  }
+
+  get id(): string {
+    return this.machine.id;
+  }
+
+  async start(): Promise<void> {}
+
+  stop(): Promise<void> {
+    this.commands.push('stop');
+    return this.answer(() => {
+      this.setting = 0;
+      this.stops.push(this.clock.now());
+      if (this.stops.length > 1000) this.stops.shift();
+      this.machine.sleep('power_off');
+    });
+  }
+
+  set(setting: number): Promise<void> {
+    this.commands.push(`set ${setting}`);
+    return this.answer(() => {
+      this.setting = setting;
+      if (setting <= 0) this.machine.sleep('power_off');
+      else this.machine.run(this.settings.kwAt(setting), `power ${setting} ${this.settings.unit}`);
+    });
+  }
+
+  status(): MinerStatus {
+    const m = this.machine;
+    const state = this.faults.down ? 'unreachable' : m.state === 'sleeping' ? 'sleeping' : m.state;
+    return {
+      id: this.id, on: m.state === 'hashing' || m.state === 'waking', kw: m.kw, kwMeasured: true, ths: m.ths, tempC: m.tempC,
+      state, setting: this.setting, counters: { ...this.counters }, ...(this.faults.down ? { fault: 'unreachable: no answer on its API' } : {}),
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  private answer(apply: () => void): Promise<void> {
+    this.counters.requests++;
+    return new Promise((resolve, reject) => this.clock.setTimeout(() => {
+      if (this.faults.down) { this.counters.timeouts++; reject(new Error(`${this.id}: no answer (timeout)`)); return; }
+      this.counters.frames++;
+      apply();
+      resolve();
+    }, this.apiMs));
   }
 }

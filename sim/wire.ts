@@ -59,7 +59,19 @@ class PtyWire extends EventEmitter implements SimWire {
       `pty,raw,echo=0,link=${this.simPath}`,
     ], { stdio: 'ignore' });
     this.socat = socat;
-    await waitFor(() => fs.existsSync(this.agentPath) && fs.existsSync(this.simPath), 3000, `socat pty ${this.agentPath}`);
+    // a machine without socat: a rejection here, never an unhandled 'error' (spawn ENOENT)
+    let failed: Error | undefined;
+    socat.once('error', (e) => { failed = e; });
+    try {
+      await waitFor(() => {
+        if (failed) throw new Error(`socat: ${failed.message} (apt-get install socat, or serve the line over TCP)`);
+        return fs.existsSync(this.agentPath) && fs.existsSync(this.simPath);
+      }, 3000, `socat pty ${this.agentPath}`);
+    } catch (e) {
+      this.socat = undefined;
+      if (!failed && socat.exitCode === null) socat.kill('SIGKILL');
+      throw e;
+    }
     const port = new SerialPort({ path: this.simPath, baudRate: 115200, autoOpen: false });
     await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
     port.on('data', (d: Buffer) => this.emit('data', d));

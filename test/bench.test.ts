@@ -6,12 +6,12 @@ import * as assert from 'uvu/assert';
 import { writeResults } from '../scripts/bench';
 import { summarise } from '../scripts/bench/cpuprofile';
 import { waiters, watchEnable } from '../scripts/bench/fleet';
-import { mosquittoVersion } from '../scripts/bench/fleet-mqtt';
 import { evccPolicy, minimumKw, openemsPolicy } from '../scripts/bench/policies';
 import { cpuPercent, parseMachineStat, parseStatTicks, parseStatus } from '../scripts/bench/proc';
 import { stats } from '../scripts/bench/stats';
 import { simBoard } from '../sim/hashboard';
 import { hashflex } from './harness/cli';
+import { needs } from './harness/peers';
 
 // Correctness of the bench helpers only: no timings are asserted anywhere (DESIGN.md §6).
 
@@ -74,7 +74,7 @@ test('The evcc-like policy restarts its enable delay when the surplus drops out 
 });
 
 test('minimumKw is one board at its lowest frequency', () => {
-  const b = (id: string, kw: number) => ({ id, minMhz: 50, maxMhz: 485, stepMhz: 12.5, kwAt: (f: number) => (f === 50 ? kw : 9) });
+  const b = (id: string, kw: number) => ({ id, source: `board:${id}`, min: 50, max: 485, step: 12.5, kwAt: (f: number) => (f === 50 ? kw : 9) });
   assert.is(minimumKw([b('a', 0.4), b('b', 0.3)]), 0.3);
 });
 
@@ -164,45 +164,41 @@ const statsShape = (s: { n: number; p50: number; p99: number; max: number; mean:
   assert.ok(s.p50 <= s.p99 && s.p99 <= s.max, `${what}: p50 ≤ p99 ≤ max`);
 };
 
-const broker = mosquittoVersion();
-if (!broker) {
-  // the only bench smoke test that needs a broker: say so instead of passing silently
-  console.log('  skipped "bench fleet --mqtt --json": mosquitto is not installed (apt-get install mosquitto)');
-} else {
-  test('bench fleet --mqtt --json runs the same small fleet over WebSocket and MQTT and reports both (structure only)', async () => {
-    const agents = 2, iterations = 1, boards = 4;
-    const p = hashflex(['bench', 'fleet', '--mqtt', '--json', '--agents', String(agents), '--iterations', String(iterations), '--sim-hosts', '1'], { HASHFLEX_LOG: 'error' });
-    const code = await p.exited;
-    assert.is(code, 0, p.err());
-    const doc = JSON.parse(p.out());
-    assert.is(typeof doc.machine.cpus, 'number');
-    const ws = doc.results.fleet;
-    const mq = ws.mqtt;
-    assert.is(ws.uplink, 'websocket');
-    assert.is(mq.uplink, 'mqtt');
-    assert.match(mq.broker, /^mosquitto/);
-    for (const [r, what] of [[ws, 'ws'], [mq, 'mqtt']] as const) {
-      assert.equal([r.agents, r.boardsPerAgent, r.iterations, r.simHosts, r.pollMs], [agents, boards, iterations, 1, 50], what);
-      const c = r.curtail, rel = r.release;
-      statsShape(c.ack, agents * iterations, `${what} curtail ack`);
-      statsShape(c.lastAck, iterations, `${what} last ack`);
-      statsShape(c.boardOff, agents * boards * iterations, `${what} board off`);
-      statsShape(c.agentAllOff, agents * iterations, `${what} agent's last board off`);
-      statsShape(c.lastBoardOff, iterations, `${what} last board off`);
-      statsShape(c.agentReported, agents * iterations, `${what} agent reported`);
-      statsShape(rel.ack, agents * iterations, `${what} release ack`);
-      statsShape(rel.allPowered, iterations, `${what} all powered`);
-      statsShape(rel.allFullClock, iterations, `${what} full clock`);
-      // consistency, not speed: the last of a set is its max, and the ramp outlasts the power-up
-      assert.is(c.lastBoardOff.max, c.boardOff.max, `${what}: last board off is the latest board off`);
-      assert.is(c.lastAck.max, c.ack.max, `${what}: last ack is the latest ack`);
-      assert.ok(rel.allFullClock.max >= rel.allPowered.max, `${what}: full clock after powered`);
-      for (const d of [r.hostLoopDelayMs, r.simLoopDelayMs]) assert.ok(d.p50 <= d.p99 && d.p99 <= d.max, `${what}: loop delay order`);
-      assert.is(r.cpuPct.cores, os.cpus().length);
-      for (const k of ['machine', 'agents', 'simHosts', 'bench', 'other']) assert.ok(r.cpuPct[k] >= 0, `${what}: cpuPct.${k} = ${r.cpuPct[k]}`);
-      assert.is(typeof r.cpuPct.broker, what === 'mqtt' ? 'number' : 'undefined');
-    }
-  });
-}
+// the only bench smoke test that needs a broker: skipped where mosquitto is not on PATH (harness/peers)
+const mqttTest = needs('mosquitto');
+mqttTest('bench fleet --mqtt --json runs the same small fleet over WebSocket and MQTT and reports both (structure only)', async () => {
+  const agents = 2, iterations = 1, boards = 4;
+  const p = hashflex(['bench', 'fleet', '--mqtt', '--json', '--agents', String(agents), '--iterations', String(iterations), '--sim-hosts', '1'], { HASHFLEX_LOG: 'error' });
+  const code = await p.exited;
+  assert.is(code, 0, p.err());
+  const doc = JSON.parse(p.out());
+  assert.is(typeof doc.machine.cpus, 'number');
+  const ws = doc.results.fleet;
+  const mq = ws.mqtt;
+  assert.is(ws.uplink, 'websocket');
+  assert.is(mq.uplink, 'mqtt');
+  assert.match(mq.broker, /^mosquitto/);
+  for (const [r, what] of [[ws, 'ws'], [mq, 'mqtt']] as const) {
+    assert.equal([r.agents, r.boardsPerAgent, r.iterations, r.simHosts, r.pollMs], [agents, boards, iterations, 1, 50], what);
+    const c = r.curtail, rel = r.release;
+    statsShape(c.ack, agents * iterations, `${what} curtail ack`);
+    statsShape(c.lastAck, iterations, `${what} last ack`);
+    statsShape(c.boardOff, agents * boards * iterations, `${what} board off`);
+    statsShape(c.agentAllOff, agents * iterations, `${what} agent's last board off`);
+    statsShape(c.lastBoardOff, iterations, `${what} last board off`);
+    statsShape(c.agentReported, agents * iterations, `${what} agent reported`);
+    statsShape(rel.ack, agents * iterations, `${what} release ack`);
+    statsShape(rel.allPowered, iterations, `${what} all powered`);
+    statsShape(rel.allFullClock, iterations, `${what} full clock`);
+    // consistency, not speed: the last of a set is its max, and the ramp outlasts the power-up
+    assert.is(c.lastBoardOff.max, c.boardOff.max, `${what}: last board off is the latest board off`);
+    assert.is(c.lastAck.max, c.ack.max, `${what}: last ack is the latest ack`);
+    assert.ok(rel.allFullClock.max >= rel.allPowered.max, `${what}: full clock after powered`);
+    for (const d of [r.hostLoopDelayMs, r.simLoopDelayMs]) assert.ok(d.p50 <= d.p99 && d.p99 <= d.max, `${what}: loop delay order`);
+    assert.is(r.cpuPct.cores, os.cpus().length);
+    for (const k of ['machine', 'agents', 'simHosts', 'bench', 'other']) assert.ok(r.cpuPct[k] >= 0, `${what}: cpuPct.${k} = ${r.cpuPct[k]}`);
+    assert.is(typeof r.cpuPct.broker, what === 'mqtt' ? 'number' : 'undefined');
+  }
+});
 
 test.run();

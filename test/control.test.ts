@@ -133,11 +133,16 @@ test('the relay contact trips on the fast path and its release follows the conta
   assert.is(r.c.state, 'ramping');
 });
 
-test('a stale meter trips with on_lost trip and releases when samples return', () => {
-  const r = rig({ onMeterLost: 'trip' });
+test('a stale meter trips with on_lost trip and releases after meter.release_ms of fresh samples', () => {
+  const r = rig({ onMeterLost: 'trip', meterReleaseMs: 5000 });
   r.c.meterStale();
   assert.equal(r.sheds.map((s) => s.source), ['meter-lost']);
-  r.c.sample(r.clock.now(), 60, 0, 0);
+  for (let t = 0; t < 5000; t += 500) {
+    r.c.sample(r.clock.monotonic(), 60, 0, 0);
+    assert.is(r.c.state, 'tripped', `still tripped ${t} ms into the window`);
+    r.clock.advance(500);
+  }
+  r.c.sample(r.clock.monotonic(), 60, 0, 0);
   assert.is(r.c.state, 'ramping');
 });
 
@@ -149,6 +154,9 @@ test('a stale meter with on_lost hold keeps the last cap and reports a fault', (
   assert.is(r.sheds.length, 0);
   assert.is(r.c.state, 'fault');
   assert.is(r.onKw(), before);
+  r.c.sample(r.clock.now(), 60, 0, before);
+  assert.is(r.c.state, 'fault', 'one fresh sample does not end the fault');
+  r.clock.advance(5000);
   r.c.sample(r.clock.now(), 60, 0, before);
   assert.is(r.c.state, 'running');
 });
@@ -237,7 +245,7 @@ test('surplus mode follows a varying generation profile without causing sustaine
 
 test('surplus tracking at 20 Hz on a noisy, gusty profile uses >= 97 % and never imports beyond the margin for more than one sample', () => {
   // boards with the agent's 6.25 MHz split step: about 31 W a step
-  const fine = (id: string) => ({ ...linearBoard(id), stepMhz: 6.25 });
+  const fine = (id: string) => ({ ...linearBoard(id), step: 6.25 });
   const r = rig({ mode: 'surplus', marginKw: 0.2 }, 6, fine);
   const base = 1;
   let rnd = 7;

@@ -5,8 +5,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
 import { startSimController, type SimController } from '../sim/controller';
-import { hasSocat } from '../sim/wire';
 import { hashflex, tmpdir, until, type Proc } from './harness/cli';
+import { needs } from './harness/peers';
 
 /**
  * The walking skeleton end to end, as a test engineer runs it: the hardware-only simulator and
@@ -14,7 +14,8 @@ import { hashflex, tmpdir, until, type Proc } from './harness/cli';
  * a WebSocket controller.
  */
 function e2e(transport: 'pty' | 'tcp') {
-  const t = suite(`e2e over ${transport}`);
+  // over ptys it needs socat (skipped without it); over TCP it needs nothing
+  const t = transport === 'pty' ? needs('socat', suite(`e2e over ${transport}`)) : suite(`e2e over ${transport}`);
   const env = transport === 'tcp' ? { HASHFLEX_NO_SOCAT: '1' } : {};
   let dir = '';
   let sim: Proc | undefined;
@@ -90,6 +91,5 @@ function e2e(transport: 'pty' | 'tcp') {
   return t;
 }
 
-if (hasSocat()) e2e('pty').run();
-else console.log('socat not installed: the e2e pty suite ran over TCP only');
+e2e('pty').run();
 e2e('tcp').run();

@@ -70,4 +70,35 @@ t('A YAML alias to a missing anchor is a config error, not a crash (found by the
   }
 });
 
+t('A list or map as a YAML key is a config error at its line, and YAML prints no warning (found by the fuzzer)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-fuzz-'));
+  const file = path.join(dir, 'agent.yaml');
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  const emit = process.emitWarning;
+  // yaml warns through process.emitWarning; catch it synchronously, before Node prints it
+  process.emitWarning = ((w: string | Error) => { onWarning(typeof w === 'string' ? new Error(w) : w); }) as typeof process.emitWarning;
+  try {
+    const cases = [
+      ['agent: { id: b }\n? { serial: x }\n: 1\n', 'line 2 column 3'], // an explicit key
+      ['agent: { id: b }\nboards:\n  - { [a, b]: 1 }\n', 'line 3 column 7'], // a flow sequence as a key
+      ['k: &k [x]\n*k : 1\n', 'line 2 column 1'], // an alias to a sequence
+    ] as const;
+    for (const [text, at] of cases) {
+      fs.writeFileSync(file, text);
+      try {
+        loadConfig(file);
+        assert.unreachable('loadConfig accepted a collection key');
+      } catch (e) {
+        assert.instance(e, ConfigError, `threw ${(e as Error).constructor.name}: ${(e as Error).message}`);
+        assert.equal((e as ConfigError).problems, [`(yaml) ${at}: a key must be a name, not a list or map`], text);
+      }
+    }
+    assert.equal(warnings, []);
+  } finally {
+    process.emitWarning = emit;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 t.run();

@@ -7,17 +7,19 @@ import { REG_PLL0, pllMhz, type Command } from '../drivers/hashboard/codec';
 import type { ChipModel } from '../drivers/hashboard/models';
 import { simBoard, startSimChain } from '../sim/hashboard';
 import { openWire } from '../sim/wire';
+import { ptyOrTcp } from './harness/peers';
 
 /**
- * One simulated chain on a real pty (or the TCP fallback) and the real driver on the other
- * side, sharing a VirtualClock: time moves only when a test says so, bytes move for real.
+ * One simulated chain on a real pty (the raw-TCP fallback where socat is missing: harness/peers)
+ * and the real driver on the other side, sharing a VirtualClock: time moves only when a test
+ * says so, bytes move for real.
  */
 export async function chainRig(o: { chips?: number; model?: ChipModel; usePty?: boolean; driver?: Partial<HashboardOptions> } = {}) {
   const chips = o.chips ?? 8;
   const model = o.model ?? 'bm1366';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-hb-'));
   const clock = new VirtualClock();
-  const wire = await openWire('hb0', dir, o.usePty ?? true);
+  const wire = await openWire('hb0', dir, o.usePty ?? ptyOrTcp());
   const board = simBoard('hb0', model, chips);
   const chain = startSimChain({ wire, board, model, chips, clock });
   const frames: Command[] = [];

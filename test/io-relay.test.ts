@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { VirtualClock } from '../agent/clock';
 import { ioRig, until, type IoRig } from './io-rig';
 
 /**
@@ -19,7 +20,7 @@ let rig: IoRig;
 const seen: boolean[] = [];
 
 async function start(): Promise<void> {
-  rig = await ioRig({ usePty: true, io: { relay: { pin: 7, active: 'low', release_ms: RELEASE_MS } } });
+  rig = await ioRig({ io: { relay: { pin: 7, active: 'low', release_ms: RELEASE_MS } } });
   seen.length = 0;
   rig.io.on('relay', (a: boolean) => seen.push(a));
   await rig.io.start();
@@ -120,6 +121,40 @@ test('A release cut short by a closed contact within the window is dropped; the 
   rig.sim.poke();
   await until(() => seen.length === 2, 'the release');
   assert.equal(seen, [true, false]);
+});
+
+test('A trip report damaged on the line costs at most one window: the board is asked again while all is quiet', async () => {
+  // StandardFirmata reports a port only when it changes (issue 18 item 3): without asking again,
+  // a contact that stays closed after its one report was lost would never be seen
+  await rig.close();
+  const clock = new VirtualClock();
+  rig = await ioRig({ clock, io: { relay: { pin: 7, active: 'low', release_ms: RELEASE_MS } } });
+  seen.length = 0;
+  rig.io.on('relay', (a: boolean) => seen.push(a));
+  await rig.io.start();
+  const r = rig;
+  // the line flips bit 7 of the next digital message from the board: pin 7 reads "open"
+  const write = r.wire.write.bind(r.wire);
+  let damaged = 0;
+  r.wire.write = (b: Uint8Array) => {
+    const x = Buffer.from(b);
+    for (let i = 0; i + 2 < x.length; i++) if (x[i] === 0x90 && damaged === 0) { x[i + 2] |= 0x01; damaged++; }
+    write(x);
+  };
+  const frames = r.io.counters.frames;
+  r.plant.relayActive = true; // the contact closes and stays closed
+  r.sim.poke();
+  await until(() => damaged === 1 && r.io.counters.frames > frames, 'the damaged report parsed');
+  assert.not.ok(r.io.relayActive, 'the damaged report hid the trip');
+  const asked = r.received.length;
+  clock.advance(RELEASE_MS - 1);
+  await sleep(50);
+  assert.not.ok(r.received.slice(asked).some((m) => m.hex === 'd001'), 'not asked before the window is over');
+  clock.advance(1);
+  await until(() => r.io.relayActive, 'the trip, from the answer to the question asked after one window');
+  assert.ok(r.received.slice(asked).some((m) => m.hex === 'd001'), 'asked again: report-digital port 0 on');
+  assert.equal(seen, [true]);
+  assert.ok(r.io.connected);
 });
 
 test('OneWire noise is dropped quietly: nothing printed to the console, the link stays up', async () => {

@@ -6,13 +6,14 @@ import { realClock, type Clock } from '../agent/clock';
 import { createIoBoard, type IoOptions } from '../drivers/io';
 import type { FirmataIoBoard } from '../drivers/io';
 import type { HostMessage } from '../sim/firmata-codec';
-import { startSimFirmata, type SimFirmata } from '../sim/firmata';
+import { startSimFirmata, type SimFirmata, type SimFirmataOptions } from '../sim/firmata';
 import { Plant } from '../sim/plant';
 import { openWire, type SimWire } from '../sim/wire';
+import { ptyOrTcp } from './harness/peers';
 
 /**
- * A simulated site with a StandardFirmata board on a real pty (or TCP), and the real driver on
- * the other end. `received` collects what the sim parsed, with the raw bytes, in order.
+ * A simulated site with a StandardFirmata board on a real pty (raw TCP where socat is missing:
+ * harness/peers), and the real driver on the other end. `received` collects what the sim parsed, with the raw bytes, in order.
  */
 export interface IoRig {
   plant: Plant;
@@ -33,6 +34,8 @@ export interface RigOptions {
   io?: Partial<IoOptions>;
   /** the driver's clock (watchdog, handshake and reconnect timers); real by default */
   clock?: Clock;
+  /** the simulated board's own options (e.g. fewer analog inputs) */
+  sim?: Pick<SimFirmataOptions, 'analogInputs'>;
 }
 
 export async function ioRig(o: RigOptions = {}): Promise<IoRig> {
@@ -48,8 +51,8 @@ export async function ioRig(o: RigOptions = {}): Promise<IoRig> {
   }
   const fans = [{ id: 'fan0', pwm_pin: 9, tach_pin: 'A0' }, { id: 'fan1', pwm_pin: 44, tach_pin: 'A1' }];
   const relayActive = o.relayActive ?? 'low';
-  const wire = await openWire('io', dir, o.usePty ?? true);
-  const sim = startSimFirmata({ wire, plant, enable, fans, relayPin: 7, relayActive, thermistors });
+  const wire = await openWire('io', dir, o.usePty ?? ptyOrTcp());
+  const sim = startSimFirmata({ wire, plant, enable, fans, relayPin: 7, relayActive, thermistors, ...o.sim });
   const received: IoRig['received'] = [];
   sim.on('message', (m: HostMessage, raw: Buffer) => received.push({ m, hex: raw.toString('hex') }));
   const io = createIoBoard({

@@ -6,12 +6,12 @@ import { ioRig, next, until, type IoRig } from './io-rig';
 
 /**
  * The driver (johnny-five over firmata.js) against the simulated StandardFirmata board on a real
- * pty. Byte strings are what the sim's parser received, hex, annotated per the Firmata protocol.
+ * pty (raw TCP where socat is missing). Byte strings are what the sim's parser received, hex, annotated per the Firmata protocol.
  */
 let rig: IoRig;
 
 test.before.each(async () => {
-  rig = await ioRig({ usePty: true });
+  rig = await ioRig();
 });
 test.after.each(async () => {
   await rig.close();
@@ -43,6 +43,37 @@ test('An enable line is written as one digital-port message with exactly its bit
   assert.equal(rig.received.map((r) => r.hex), ['900400', '900c00', '900800']);
   assert.is(rig.plant.boards.get('hb0')!.enabled, false);
   assert.is(rig.plant.boards.get('hb1')!.enabled, true);
+});
+
+test('A trip is one digital message per I/O port that holds enable lines, every enable bit low and the relay input\'s bit clear', async () => {
+  await rig.close();
+  rig = await ioRig({ boards: 8 }); // enable pins 2-6 and 8 on ports 0 and 1, 22-23 on port 2; relay pin 7 on port 0
+  const r = rig;
+  await r.io.start();
+  for (let i = 0; i < 8; i++) r.io.setEnable(`hb${i}`, true);
+  await until(() => [...r.plant.boards.values()].every((b) => b.enabled), 'all eight on');
+  r.received.length = 0;
+  await r.io.shedEnables();
+  await until(() => r.received.length >= 3, 'three messages');
+  assert.equal(r.received.map((m) => m.hex), ['900000', '910000', '920000']);
+  assert.ok([...r.plant.boards.values()].every((b) => !b.enabled));
+  // what is wanted is low too: a reconnect does not raise them again
+  r.io.setEnable('hb1', true);
+  await until(() => r.plant.boards.get('hb1')!.enabled, 'hb1 on');
+  assert.not.ok(r.plant.boards.get('hb0')!.enabled);
+});
+
+test('shedEnables never rejects: written as the board is unplugged, and at once while it is away', async () => {
+  await rig.io.start();
+  rig.io.setEnable('hb0', true);
+  await until(() => rig.plant.boards.get('hb0')!.enabled, 'hb0 on');
+  const lost = next(rig.io, 'fault');
+  const shed = rig.io.shedEnables(); // written to a board that is being unplugged
+  await rig.sim.faults.unplug();
+  await shed;
+  await lost;
+  await rig.io.shedEnables(); // not connected: at once
+  assert.not.ok(rig.io.connected);
 });
 
 test('A PWM duty change is written as one analog message (extended analog above pin 15)', async () => {
@@ -130,7 +161,7 @@ test('A board that sends garbage is a fault; the agent recovers when the line is
 test('A silent board is pinged, then dropped as a timeout after watchdog_ms, and reconnected after the back-off', async () => {
   await rig.close();
   const clock = new VirtualClock();
-  rig = await ioRig({ usePty: true, clock });
+  rig = await ioRig({ clock });
   await rig.io.start();
   await until(() => rig.received.some((r) => r.hex === 'd001'), 'configured');
   rig.sim.faults.silence = true;
@@ -165,7 +196,7 @@ test('A silent board is pinged, then dropped as a timeout after watchdog_ms, and
 test('A healthy board with nothing to report is kept by pings, never dropped', async () => {
   await rig.close();
   const clock = new VirtualClock();
-  rig = await ioRig({ usePty: true, clock, io: { fans: [], thermistors: [] } }); // relay only: no analog traffic
+  rig = await ioRig({ clock, io: { fans: [], thermistors: [] } }); // relay only: no analog traffic
   const faults: Error[] = [];
   rig.io.on('fault', (e: Error) => faults.push(e));
   await rig.io.start();
@@ -203,19 +234,7 @@ test('A relay listener that throws does not drop a healthy connection', async ()
   assert.is(faults.length, 0);
 });
 
-test('A pin the board cannot drive is a fault, and every other pin still works', async () => {
-  await rig.close();
-  rig = await ioRig({ usePty: true, io: { fans: [{ id: 'fan0', pwm_pin: 9, tach_pin: 'A0' }, { id: 'bad', pwm_pin: 14, tach_pin: 'A1' }] } });
-  const faults: (Error & { code: number })[] = [];
-  rig.io.on('fault', (e) => faults.push(e));
-  await rig.io.start();
-  assert.ok(rig.io.connected);
-  assert.is(faults.length, 1);
-  assert.is(faults[0].code, 401); // ErrorCode.DeviceFault: pin 14 of a Mega has no PWM
-  rig.io.setEnable('hb1', true);
-  rig.io.setFanDuty('fan0', 1);
-  await until(() => rig.plant.boards.get('hb1')!.enabled && rig.plant.fans.get('fan0')!.duty === 1, 'other pins work');
-});
+// pins the board cannot use are pin faults, not a lost board: test/io-pins.test.ts
 
 test('A board absent at start is a fault; start() still resolves, and the board is picked up when it appears', async () => {
   await rig.sim.faults.unplug();

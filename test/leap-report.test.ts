@@ -6,7 +6,9 @@ import { runLeap } from '../agent/leap';
 import { builtinScenario } from '../sim/scenarios/builtin';
 import { loadScenarioFile } from '../sim/scenarios/file';
 import { Recorder } from '../sim/report/recorder';
-import { summarize } from '../sim/report/summary';
+import { renderReport } from '../sim/report/html';
+import { exitCode, summarize } from '../sim/report/summary';
+import type { Scenario } from '../sim/scenarios/types';
 import { FIXTURES, readSummary, sim, tmp } from './fixtures/scenarios/run';
 
 const dir = tmp();
@@ -33,12 +35,77 @@ test('Declared expectations pass and fail on what the run shows, and a failure e
   assert.is(s.pass, false);
 });
 
-test('A run cut short marks what it could not reach as "not reached", not failed', async () => {
+test('A run cut short by --duration marks what it could not reach "not reached", says "incomplete" and exits 0', async () => {
   const report = path.join(dir, 'short.html');
   const r = await sim(['--scenario', 'ercot-ufr', '--speed', 'max', '--duration', '20', '--report', report]);
   const s = readSummary(report);
   assert.equal(s.expectations.map((x) => x.result), ['not reached', 'not reached', 'not reached']);
+  assert.is(s.verdict, 'incomplete');
+  assert.is(s.pass, false, 'an expectation not reached is not a pass');
+  assert.is(s.ended_by, 'duration');
+  assert.is(s.scenario.duration_s, 300);
+  // the short run was asked for: nothing failed, so exit 0, but never a green PASS
   assert.is(r.code, 0);
+  assert.match(r.out, /^result: INCOMPLETE \(3 of 3 expectations not reached: the run covered 0:20 of the scenario's 5:00 because --duration asked for less; nothing failed, exit 0\)$/m);
+  const html = fs.readFileSync(report, 'utf8');
+  assert.match(html, /<div class="badge incomplete">INCOMPLETE · 3 not reached<\/div>/);
+  assert.match(html, /<title>hashflex sim: ercot-ufr — INCOMPLETE · 3 not reached<\/title>/);
+  assert.match(html, /class="note">3 of 3 expectations not reached: the run covered 0:20 of the scenario's 5:00 because --duration asked for less</);
+  assert.not.match(html, /PASS/);
+});
+
+test('Stopped by a signal, an incomplete run exits 1; a failure exits 1 however the run ended', async () => {
+  const scenario = loadScenarioFile(path.join(FIXTURES, 'uf-dip.csv'));
+  // a Ctrl-C at 10 s (before the dip at 20 s): the rig stops where it is
+  const ac = new AbortController();
+  const r = await runLeap({ scenario, durationS: 60, record: true, signal: ac.signal, onSecond: (t) => { if (t === 10) ac.abort(); } });
+  assert.ok(r.durationS > 10 && r.durationS < 11, `stopped at ${r.durationS} s`);
+  const log = r.log!;
+  assert.is(log.durationS, r.durationS);
+  const verdict = (endedBy: 'signal' | 'duration') => { log.endedBy = endedBy; const s = summarize(log); return [s.verdict, s.ended_by, exitCode(s)]; };
+  // "no trip" fails only later in this scenario: at 10 s nothing has failed yet
+  assert.equal(verdict('signal'), ['incomplete', 'signal', 1]);
+  assert.equal(verdict('duration'), ['incomplete', 'duration', 0]);
+  const whole = await runLeap({ scenario, durationS: 60, record: true });
+  const s = summarize(whole.log!);
+  assert.is(s.verdict, 'fail');
+  assert.is(exitCode(s), 1);
+  for (const endedBy of ['signal', 'duration', 'scenario'] as const) assert.is(exitCode({ ...s, ended_by: endedBy }), 1);
+  assert.is(exitCode({ ...s, expectations: [], verdict: 'none' }), 0);
+});
+
+test('The report plots the relay contact as an input, beside the frequency, not only the trip it causes', async () => {
+  const scenario: Scenario = {
+    name: 'relay', description: 'the relay contact closes 10-20 s', durationS: 30, nominalHz: 60,
+    at: (t) => ({ hz: 60, generationKw: 5, baseLoadKw: 1, relay: t >= 10 && t < 20 }),
+    expect: [],
+  };
+  const r = await runLeap({ scenario, durationS: 30, record: true });
+  const s = summarize(r.log!);
+  assert.equal(s.trips.map((t) => t.source), ['relay']);
+  const html = renderReport(s, r.log!, { pacing: 'test', wallS: 0 });
+  const strip = /<svg[^>]*aria-label="relay contact"[^>]*>(.*?)<\/svg>/s.exec(html)?.[1];
+  assert.ok(strip, 'a relay strip');
+  // one shaded run from 10 s to 20 s: x = 64 + t / T * 1020, the time axis T a little over 30 s
+  const rects = [...strip.matchAll(/<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)" height="16" fill="#b91c1c"/g)].map((m) => [Number(m[1]), Number(m[1]) + Number(m[2])]);
+  assert.is(rects.length, 1, strip);
+  const [x0, x1] = rects[0].map((x) => x - 64);
+  assert.ok(Math.abs(x0 / x1 - 0.5) < 0.01 && x1 - x0 > (10 / 31) * 1020 && x1 - x0 < (10 / 30) * 1020, JSON.stringify(rects));
+  assert.match(html, /relay contact closed \(the grid operator's trip signal, an input\)/);
+  // a run whose relay stays open still shows the input, unshaded
+  const quiet = await runLeap({ scenario: { ...scenario, at: () => ({ hz: 60, generationKw: 5, baseLoadKw: 1, relay: false }) }, durationS: 30, record: true });
+  const quietHtml = renderReport(summarize(quiet.log!), quiet.log!, { pacing: 'test', wallS: 0 });
+  const quietStrip = /<svg[^>]*aria-label="relay contact"[^>]*>(.*?)<\/svg>/s.exec(quietHtml)?.[1] ?? '';
+  assert.match(quietStrip, />relay</);
+  assert.not.match(quietStrip, /fill="#b91c1c"/);
+});
+
+test('The "faults injected" tile names the faults, and the commands have a tile of their own', async () => {
+  const r = await runLeap({ scenario: loadScenarioFile(path.join(FIXTURES, 'dispatch.json')), durationS: 95, record: true });
+  const html = renderReport(summarize(r.log!), r.log!, { pacing: 'test', wallS: 0 });
+  const tile = (label: string) => new RegExp(`<div class="tile"><div class="label">${label}</div><div class="value">([^<]*)</div><div class="sub">([^<]*)</div></div>`).exec(html)?.slice(1);
+  assert.equal(tile('Faults injected'), ['1', 'board-garbage']);
+  assert.equal(tile('Controller commands'), ['3', '3 delivered']);
 });
 
 test('The same scenario and seed give the same summary; another seed gives another', async () => {

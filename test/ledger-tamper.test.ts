@@ -9,6 +9,7 @@ import { keyId, publicKeyText, readKey } from '../agent/ledger/keys';
 import { sealRecord, type LedgerRecord, type RecordBody } from '../agent/ledger/record';
 import { verifyLedger, type VerifyResult } from '../agent/ledger/verify';
 import { captureIo, lines, startSite, tmpdir, writeLines } from './fixtures/ledger/rig';
+import { needs, peer } from './harness/peers';
 
 /** A seven-record ledger made once; each test tampers with a copy of its lines. */
 let dir = '';
@@ -161,14 +162,10 @@ test('A line that is not a record fails verification at that line', () => {
   brokenAt(check([...original.slice(0, 2), '', ...original.slice(2)]), 3, undefined);
 });
 
-test('An independent Python verifier accepts the ledger and rejects a tampered one (no JSON re-serialization needed)', () => {
+needs('python3-cryptography')('An independent Python verifier accepts the ledger and rejects a tampered one (no JSON re-serialization needed)', () => {
   const script = path.join(__dirname, '..', 'agent', 'ledger', 'verify_ledger.py');
-  const probe = spawnSync('python3', ['-c', 'import cryptography'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    console.log('  (python3 with cryptography not found: the independent verifier was not run)');
-    return;
-  }
-  const py = (f: string) => spawnSync('python3', [script, f, publicKeyText(pub)], { encoding: 'utf8', timeout: 20_000 });
+  const python = peer('python3-cryptography')!;
+  const py = (f: string) => spawnSync(python, [script, f, publicKeyText(pub)], { encoding: 'utf8', timeout: 20_000 });
   const good = py(file);
   assert.is(good.status, 0, good.stdout + good.stderr);
   assert.match(good.stdout, /7 records intact/);

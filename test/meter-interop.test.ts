@@ -12,10 +12,12 @@ import { startSimMeter } from '../sim/meter';
 import { Plant } from '../sim/plant';
 import { openWire } from '../sim/wire';
 import { nextEvent, tmpDir } from './fixtures/meter/rig';
+import { needs, peer } from './harness/peers';
 
 /**
  * Conformance against independent implementations: Debian's mbpoll (libmodbus) reads the
- * simulated SDM630, and the driver reads a pymodbus server laid out as an SDM630.
+ * simulated SDM630, and the driver reads a pymodbus server laid out as an SDM630. Each test is
+ * skipped where its peer is missing (harness/peers).
  */
 const run = promisify(execFile);
 
@@ -39,7 +41,7 @@ function simPlant(): Plant {
   return plant;
 }
 
-test('mbpoll reads the simulated SDM630 frequency and total power as floats over Modbus TCP', async () => {
+needs('mbpoll')('mbpoll reads the simulated SDM630 frequency and total power as floats over Modbus TCP', async () => {
   const sim = await startSimMeter({ plant: simPlant(), model: 'sdm630', unit: 1 });
   try {
     const link = ['-m', 'tcp', '-p', sim.tcp.split(':')[1]];
@@ -55,7 +57,7 @@ test('mbpoll reads the simulated SDM630 frequency and total power as floats over
   }
 });
 
-test('mbpoll reads the simulated SDM630 frequency and total power as floats over RTU on a pty', async () => {
+needs(['mbpoll', 'socat'])('mbpoll reads the simulated SDM630 frequency and total power as floats over RTU on a pty', async () => {
   const dir = tmpDir();
   const wire = await openWire('sdm630', dir, true);
   const sim = await startSimMeter({ plant: simPlant(), model: 'sdm630', unit: 4, rtu: wire, tcp: false });
@@ -74,13 +76,14 @@ test('mbpoll reads the simulated SDM630 frequency and total power as floats over
   }
 });
 
-test('The driver reads an independent pymodbus server laid out as an SDM630', async () => {
-  // Debian's python3-pymodbus is importable only from the system interpreter
-  const py = spawn('/usr/bin/python3', [path.join(__dirname, 'fixtures/meter/pymodbus_sdm630.py'), '5', '4321.5', '50.02', '1234.5', '67.25'], { stdio: ['pipe', 'pipe', 'ignore'] });
+needs('python3-pymodbus')('The driver reads an independent pymodbus server laid out as an SDM630', async () => {
+  // Debian's python3-pymodbus imports only in the system interpreter: peer() finds a python3 that has it
+  const py = spawn(peer('python3-pymodbus')!, [path.join(__dirname, 'fixtures/meter/pymodbus_sdm630.py'), '5', '4321.5', '50.02', '1234.5', '67.25'], { stdio: ['pipe', 'pipe', 'ignore'] });
   const buses = new BusRegistry();
   try {
     const port = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('pymodbus server did not start')), 15_000);
+      py.once('error', (e) => { clearTimeout(t); reject(e); });
       py.once('exit', (c) => reject(new Error(`pymodbus server exited ${c}`)));
       readline.createInterface({ input: py.stdout! }).on('line', (l) => {
         const m = /^PORT (\d+)/.exec(l);
@@ -101,7 +104,7 @@ test('The driver reads an independent pymodbus server laid out as an SDM630', as
     }
   } finally {
     py.stdin!.end();
-    if (py.exitCode === null) await new Promise((r) => { py.once('exit', r); setTimeout(() => py.kill('SIGTERM'), 2000).unref(); });
+    if (py.pid !== undefined && py.exitCode === null && py.signalCode === null) await new Promise((r) => { py.once('exit', r); setTimeout(() => py.kill('SIGTERM'), 2000).unref(); });
   }
 });
 

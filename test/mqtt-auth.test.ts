@@ -7,11 +7,14 @@ import { type Broker, startBroker, wsBridge } from './fixtures/mqtt/broker';
 import { TestController } from './fixtures/mqtt/controller';
 import { mqttAgent } from './fixtures/mqtt/agent';
 import { body, rmDir, tmpDir, until, waitFor } from './fixtures/uplink/util';
+import { needs } from './harness/peers';
 
 /** Broker credentials, TLS with a private CA, MQTT over WebSocket, and the choice of transport by url. */
 
 const TLS = path.join(__dirname, 'fixtures/uplink/tls');
 const brokers: Broker[] = [];
+/** the tests against a real Mosquitto broker: skipped where it is not on PATH (harness/peers) */
+const brokerTest = needs('mosquitto');
 
 test.after(async () => {
   for (const b of brokers.splice(0)) await b.stop();
@@ -47,7 +50,7 @@ test('The url scheme picks the transport and an MQTT url without a site is a con
   }
 });
 
-test('With the broker password the agent connects; a wrong one is reported as auth_failed and retried', async () => {
+brokerTest('With the broker password the agent connects; a wrong one is reported as auth_failed and retried', async () => {
   const broker = await startBroker({ users: { a1: 'right-pw', ctl: 'ctl-pw' } });
   brokers.push(broker);
   const bad = mqttAgent(broker.url, 'a1', 's1', { token: 'wrong-pw' });
@@ -70,7 +73,7 @@ test('With the broker password the agent connects; a wrong one is reported as au
   }
 });
 
-test('Over mqtts:// with the private CA file the agent connects and reports; without it nothing is sent', async () => {
+brokerTest('Over mqtts:// with the private CA file the agent connects and reports; without it nothing is sent', async () => {
   const broker = await startBroker({
     extra: [`cafile ${TLS}/ca.pem`, `certfile ${TLS}/server-cert.pem`, `keyfile ${TLS}/server-key.pem`],
   });
@@ -95,7 +98,7 @@ test('Over mqtts:// with the private CA file the agent connects and reports; wit
   }
 });
 
-test('MQTT over WebSocket (mqtt+ws://) carries the same frames', async () => {
+brokerTest('MQTT over WebSocket (mqtt+ws://) carries the same frames', async () => {
   const broker = await startBroker();
   brokers.push(broker);
   const bridge = await wsBridge(broker.port);

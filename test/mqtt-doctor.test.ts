@@ -1,4 +1,3 @@
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { validateConfig } from '../agent/config';
 import { checkUplink } from '../agent/doctor/system';
@@ -7,6 +6,10 @@ import { type Broker, freePort, startBroker } from './fixtures/mqtt/broker';
 import { TestController } from './fixtures/mqtt/controller';
 import { mqttAgent } from './fixtures/mqtt/agent';
 import { rmDir, tmpDir, waitFor } from './fixtures/uplink/util';
+import { needs } from './harness/peers';
+
+/** a real Mosquitto broker: skipped where it is not on PATH (harness/peers) */
+const test = needs('mosquitto');
 
 /**
  * `hashflex doctor`'s uplink check on an MQTT url, against a real Mosquitto with a password file:

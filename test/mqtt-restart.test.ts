@@ -1,9 +1,12 @@
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Broker, startBroker } from './fixtures/mqtt/broker';
 import { TestController } from './fixtures/mqtt/controller';
 import { until, waitFor } from './fixtures/uplink/util';
 import { mqttAgent } from './fixtures/mqtt/agent';
+import { needs } from './harness/peers';
+
+/** a real Mosquitto broker: skipped where it is not on PATH (harness/peers) */
+const test = needs('mosquitto');
 
 /**
  * Broker restart mid-stream: the agent keeps journaling events while Mosquitto is down; after it

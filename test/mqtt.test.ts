@@ -1,10 +1,13 @@
-import { test, suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../agent/clock';
 import { type Broker, startBroker } from './fixtures/mqtt/broker';
 import { TestController } from './fixtures/mqtt/controller';
 import { body, until, waitFor } from './fixtures/uplink/util';
 import { type Agent, mqttAgent } from './fixtures/mqtt/agent';
+import { needs } from './harness/peers';
+
+/** a real Mosquitto broker: skipped where it is not on PATH (harness/peers) */
+const test = needs('mosquitto');
 
 /** The uplink over MQTT 5 against a real Mosquitto broker on 127.0.0.1 (README, "Uplink over MQTT"). */
 

@@ -142,6 +142,11 @@ t('install.sh takes a better-sqlite3 release prebuild when the package has no bi
   fs.cpSync(board, pkgCopy, { recursive: true });
   const bindingDir = `node-v${process.versions.modules}-${process.platform}-${process.arch}`;
   fs.rmSync(path.join(pkgCopy, 'node_modules/better-sqlite3/lib/binding', bindingDir), { recursive: true });
+  // as a package built elsewhere: its MANIFEST.json does not list what it does not hold
+  const manifestFile = path.join(pkgCopy, 'MANIFEST.json');
+  const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { files: { path: string }[] };
+  m.files = m.files.filter((f) => !f.path.includes(`/${bindingDir}/`));
+  fs.writeFileSync(manifestFile, JSON.stringify(m, null, 2));
   const rel = path.join(work, 'release');
   fs.mkdirSync(path.join(rel, 'build/Release'), { recursive: true });
   fs.copyFileSync(path.join(board, 'node_modules/better-sqlite3/lib/binding', bindingDir, 'better_sqlite3.node'), path.join(rel, 'build/Release/better_sqlite3.node'));
@@ -152,6 +157,100 @@ t('install.sh takes a better-sqlite3 release prebuild when the package has no bi
   assert.match(out, /better-sqlite3 binding from/);
   assert.match(out, /native modules load/);
   assert.ok(fs.existsSync(path.join(root, 'opt/hashflex/node_modules/better-sqlite3/lib/binding', bindingDir, 'better_sqlite3.node')));
+});
+
+/** `sh install.sh ARGS` from `dir`: exit status, stdout, stderr (never throws) */
+function installSh(dir: string, args: string[], env: NodeJS.ProcessEnv = { PATH: process.env.PATH }) {
+  const r = spawnSync('/bin/sh', [path.join(dir, 'install.sh'), ...args], { encoding: 'utf8', env });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** a copy of the unpacked package, to damage */
+function packageCopy(name: string): string {
+  const dir = path.join(work, name);
+  fs.cpSync(board, dir, { recursive: true });
+  return dir;
+}
+
+t('install.sh --help prints its usage, not its own source', () => {
+  const r = installSh(board, ['--help']);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^usage: sudo \.\/install\.sh \[--start\] \[--sqlite-prebuilt FILE\] \[--root DIR\]\n/);
+  for (const opt of ['--sqlite-prebuilt FILE', '--start', '--root DIR', '-h, --help']) assert.ok(r.out.includes(`  ${opt}`), opt);
+  assert.match(r.out, /Exit status: 0 installed, 1 a check or step failed/);
+  assert.not.match(r.out, /^#|set -eu|\$\(|^\s*(if|case|esac|fi)\b/m, 'no shell source in the usage');
+  assert.is(installSh(board, ['-h']).out, r.out);
+});
+
+t('install.sh refuses an option without its value, or an unknown one, with exit 2 and no shell error', () => {
+  const root = path.join(work, 'root-usage');
+  for (const [args, msg] of [
+    [['--root'], '--root needs a value'],
+    [['--root', '--start'], "--root needs a value (got '--start')"],
+    [['--sqlite-prebuilt'], '--sqlite-prebuilt needs a value'],
+    [['--root', root, '--sqlite-prebuilt', path.join(work, 'no-such.tar.gz')], '--sqlite-prebuilt: no such file'],
+    [['--root', root, '--start'], '--start and --root do not go together'],
+    [['--frobnicate'], 'unknown option --frobnicate'],
+  ] as [string[], string][]) {
+    const r = installSh(board, args);
+    assert.is(r.code, 2, `${args.join(' ')}: ${r.out}${r.err}`);
+    assert.ok(r.err.startsWith(`install.sh: ${msg}`), `${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, /run \.\/install\.sh --help for the options/);
+    assert.not.match(r.err, /parameter not set|unbound|shift count|Illegal number/, r.err);
+    assert.is(r.out, '', 'nothing done');
+  }
+  assert.not.ok(fs.existsSync(root), 'nothing staged');
+});
+
+/** a PATH holding (links to) the tools install.sh uses, and not systemctl */
+function pathWithout(name: string): string {
+  const dir = fs.mkdtempSync(path.join(work, 'path-'));
+  const tools = ['node', 'sed', 'mktemp', 'sha256sum', 'find', 'sort', 'comm', 'wc', 'tr', 'rm', 'mkdir', 'cp', 'mv', 'chown', 'chmod', 'head', 'cat', 'tar', 'dirname', 'basename'];
+  for (const tool of tools) {
+    if (tool === name) continue;
+    const found = (process.env.PATH ?? '').split(':').map((d) => path.join(d, tool)).find((f) => { try { fs.accessSync(f, fs.constants.X_OK); return true; } catch { return false; } });
+    assert.ok(found, `${tool} on PATH`);
+    // links only, made in a fresh directory: nothing is ever written through one
+    fs.symlinkSync(found, path.join(dir, tool));
+  }
+  return dir;
+}
+
+t('install.sh without systemctl on PATH stages the unit, says it is not enabled, and never says to start it', () => {
+  const bin = pathWithout('systemctl');
+  assert.is.not(spawnSync('/bin/sh', ['-c', 'command -v systemctl'], { env: { PATH: bin } }).status, 0, 'no systemctl on that PATH');
+  const root = path.join(work, 'root-nosystemd');
+  const r = installSh(board, ['--root', root], { PATH: bin });
+  assert.is(r.code, 0, r.out + r.err);
+  assert.ok(fs.existsSync(path.join(root, 'etc/systemd/system/hashflex.service')), 'the unit is written');
+  assert.match(r.out, /staged under .*: no user created and no unit enabled; on the board, as root:/);
+  assert.match(r.out, /systemctl daemon-reload && systemctl enable hashflex\.service/);
+  assert.not.match(r.out, /hashflex\.service enabled|systemctl start/, 'nothing claims the unit is enabled, nor asks to start it');
+});
+
+t('install.sh verifies every file against MANIFEST.json with sha256sum and installs nothing on a mismatch', () => {
+  const cases: [string, (dir: string) => void, RegExp][] = [
+    ['a changed byte', (d) => fs.appendFileSync(path.join(d, 'hashflex.js'), '\n'), /^ {2}hashflex\.js: FAILED$/m],
+    ['an edited config', (d) => fs.appendFileSync(path.join(d, 'agent.yaml'), '# on site\n'), /^ {2}agent\.yaml: FAILED$/m],
+    ['a missing file', (d) => fs.rmSync(path.join(d, 'hashflex.service')), /hashflex\.service: (FAILED open or read|No such file)/],
+    ['a file the manifest does not list', (d) => fs.writeFileSync(path.join(d, 'node_modules', 'evil.js'), 'module.exports = 1;\n'), /does not list \(nothing was installed\):\n {2}node_modules\/evil\.js$/m],
+    ['a manifest that does not parse', (d) => fs.writeFileSync(path.join(d, 'MANIFEST.json'), '{'), /MANIFEST\.json does not parse/],
+  ];
+  cases.forEach(([what, damage, says], i) => {
+    const dir = packageCopy(`pkg-tampered-${i}`);
+    damage(dir);
+    const root = path.join(work, `root-tampered-${i}`);
+    const r = installSh(dir, ['--root', root]);
+    assert.is(r.code, 1, `${what}: ${r.out}${r.err}`);
+    assert.match(r.err, says, `${what}: ${r.err}`);
+    if (i < 3) assert.match(r.err, /ERROR: the package does not match its MANIFEST\.json .*\n {2}Nothing was installed/, r.err);
+    assert.not.ok(fs.existsSync(root), `${what}: nothing installed`);
+  });
+  // the intact package: every file checked
+  const ok = installSh(board, ['--root', path.join(work, 'root-verified')]);
+  assert.is(ok.code, 0, ok.err);
+  const n = (JSON.parse(fs.readFileSync(path.join(board, 'MANIFEST.json'), 'utf8')) as { files: unknown[] }).files.length;
+  assert.match(ok.out, new RegExp(`package verified: ${n} files match MANIFEST\\.json`));
 });
 
 t('the systemd unit restarts on failure under a watchdog, as an unprivileged user with the serial ports', () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import YAML from 'yaml';
-import { tokenFilePermissionWarnings } from '../agent/security';
+import { secretFileWarnings, type SecretSource } from '../agent/security';
 import { cookieValue, COOKIE_NAME } from '../agent/server/auth';
 import type { SimSite } from '../sim/site';
 import { liveConfig, startLiveSite, TOKENS, until } from './fixtures/fuzz/live';
@@ -29,35 +29,45 @@ const write = (name: string, text: string, mode: number) => {
   return f;
 };
 
+const inline = (key: string, value = 'abcdefgh'): SecretSource => ({ key, inline: value });
+const inFile = (key: string, file: string): SecretSource => ({ key, file });
+
 perms('A config file holding a token with mode 0644 gets a warning naming the key and the fix', () => {
   const f = write('a.yaml', 'uplink: { token: x }', 0o644);
-  const w = tokenFilePermissionWarnings(f, { uplink: { url: 'ws://x', token: 'abcdefgh' } } as never);
+  const w = secretFileWarnings(f, [inline('uplink.token')]);
   assert.is(w.length, 1);
-  assert.match(w[0], f);
-  assert.match(w[0], 'uplink.token');
-  assert.match(w[0], '0644');
-  assert.match(w[0], 'chmod 600');
+  assert.is(w[0], `${f}: holds uplink.token but its mode is 0644 (readable by others); chmod 640 it`);
 });
 
-perms('Mode 0600 and configs without tokens give no warning', () => {
-  const f = write('b.yaml', 'x', 0o600);
-  assert.equal(tokenFilePermissionWarnings(f, { uplink: { token: 'abcdefgh' }, local: { token: 'abcdefgh' } }), []);
-  const g = write('c.yaml', 'x', 0o644);
-  assert.equal(tokenFilePermissionWarnings(g, {}), []);
+perms('The installer\'s root:hashflex 0640, and 0600, give no warning: the service\'s group may read', () => {
+  const cfg = write('b.yaml', 'x', 0o640);
+  write('b.token', 'secret-token-1', 0o640);
+  assert.equal(secretFileWarnings(cfg, [inFile('uplink.token', 'b.token'), inline('local.token')]), []);
+  const own = write('b2.yaml', 'x', 0o600);
+  assert.equal(secretFileWarnings(own, [inline('uplink.token'), inline('local.token')]), []);
+  const none = write('c.yaml', 'x', 0o644);
+  assert.equal(secretFileWarnings(none, []), [], 'a config without secrets may be world-readable');
 });
 
-perms('A token_file readable by its group, and a world-writable config, are both warned about', () => {
+perms('A token file its group can write, and a world-writable config, are both warned about', () => {
   const cfg = write('d.yaml', 'x', 0o666);
-  write('uplink.token', 'secret', 0o640);
-  const w = tokenFilePermissionWarnings(cfg, { uplink: { token: 'secret', token_file: 'uplink.token' }, local: { token: 'abcdefgh' } });
-  assert.is(w.length, 2);
-  assert.ok(w.some((l) => l.includes('uplink.token_file') && l.includes('0640')), w.join('\n'));
-  assert.ok(w.some((l) => l.includes('local.token') && /readable and writable/.test(l)), w.join('\n'));
+  write('uplink.token', 'secret-token-1', 0o660);
+  const w = secretFileWarnings(cfg, [inFile('uplink.token', 'uplink.token'), inline('local.token')]);
+  assert.is(w.length, 2, w.join('\n'));
+  assert.ok(w.some((l) => l.includes('is uplink.token_file') && l.includes('0660 (writable by its group)')), w.join('\n'));
+  assert.ok(w.some((l) => l.includes('holds local.token') && l.includes('(readable and writable by others, writable by its group)')), w.join('\n'));
+});
+
+perms('Any access for others is warned about, even without read', () => {
+  write('e.token', 'secret-token-1', 0o641);
+  const cfg = write('e.yaml', 'x', 0o600);
+  assert.equal(secretFileWarnings(cfg, [inFile('local.token', 'e.token')]).map((l) => l.slice(l.indexOf(':') + 2)),
+    ['is local.token_file but its mode is 0641 (accessible by others); chmod 640 it']);
 });
 
 perms('A token file that cannot be read is left to the config loader', () => {
-  const cfg = write('e.yaml', 'x', 0o600);
-  assert.equal(tokenFilePermissionWarnings(cfg, { local: { token_file: 'missing.token' } }), []);
+  const cfg = write('f.yaml', 'x', 0o600);
+  assert.equal(secretFileWarnings(cfg, [inFile('local.token', 'missing.token')]), []);
 });
 
 perms.run();

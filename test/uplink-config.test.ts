@@ -35,7 +35,8 @@ test('An uplink built from config reads its token file, journals under storage.d
 test('Missing token and CA files are config errors that name their key', () => {
   const isCfg = (key: string) => (e: unknown) => isHashflexError(e, ErrorCode.ConfigInvalid) && e.message.startsWith(key);
   assert.throws(() => readToken({ token_file: '/nonexistent/token' }, 'local'), isCfg('local.token_file'));
-  assert.is(readToken({ token: 'a', token_file: '/nonexistent' }, 'uplink'), 'a');
+  assert.is(readToken({ token: 'inline-token' }, 'uplink'), 'inline-token');
+  assert.throws(() => readToken({ token: 'inline-token', token_file: '/nonexistent' }, 'uplink'), isCfg('uplink.token: give token or token_file, not both'));
   assert.is(readToken({}, 'uplink'), undefined);
   const dir = tmpDir('cfg');
   try {

@@ -1,26 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
-import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../agent/clock';
 import { Uplink } from '../agent/uplink/client';
 import { Journal } from '../agent/uplink/journal';
 import type { Command } from '../agent/uplink/protocol';
 import { body, rmDir, tmpDir, until, waitFor } from './fixtures/uplink/util';
+import { needs, peer } from './harness/peers';
 
 /**
  * The agent against a controller written with Python's websockets (Debian python3-websockets),
- * a different WebSocket implementation from the agent's `ws`. /usr/bin/python3 on purpose: the
- * pyenv python3 first on PATH does not have the module.
+ * a different WebSocket implementation from the agent's `ws`. peer() finds a python3 that imports
+ * it (/usr/bin/python3: the pyenv python3 first on PATH does not have the module); without one
+ * the suite is skipped.
  */
-const PY = '/usr/bin/python3';
+const test = needs('python3-websockets');
 const TOKEN = 'py-token-9';
 
 interface PyCtl { child: ChildProcess; port: number; frames: Array<Record<string, unknown>>; feed: EventEmitter }
 
 async function startPy(): Promise<PyCtl> {
-  const child = spawn(PY, [path.join(__dirname, 'fixtures/uplink/controller.py'), TOKEN], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(peer('python3-websockets')!, [path.join(__dirname, 'fixtures/uplink/controller.py'), TOKEN], { stdio: ['pipe', 'pipe', 'inherit'] });
   const feed = new EventEmitter();
   const frames: Array<Record<string, unknown>> = [];
   let buf = '';
@@ -34,8 +35,18 @@ async function startPy(): Promise<PyCtl> {
       feed.emit(m.event, m);
     }
   });
-  const [m] = await waitFor<[{ port: number }]>(feed, 'listening', () => true, 20_000);
-  return { child, port: m.port, frames, feed };
+  try {
+    const m = await new Promise<{ port: number }>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('controller.py did not listen within 20 s')), 20_000);
+      feed.once('listening', (x: { port: number }) => { clearTimeout(t); resolve(x); });
+      child.once('error', (e) => { clearTimeout(t); reject(e); });
+      child.once('exit', (c) => { clearTimeout(t); reject(new Error(`controller.py exited ${c}`)); });
+    });
+    return { child, port: m.port, frames, feed };
+  } catch (e) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw e;
+  }
 }
 
 async function stopPy(p: PyCtl): Promise<void> {

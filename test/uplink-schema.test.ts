@@ -15,7 +15,11 @@ const ajv = new Ajv({ strict: true, strictRequired: false, allErrors: true });
 ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/);
 const schemaDir = path.join(__dirname, '..', 'schemas');
 const schema: Record<string, ValidateFunction> = {};
-for (const f of fs.readdirSync(schemaDir).filter((n) => n.endsWith('.json'))) schema[path.basename(f, '.json')] = ajv.compile(JSON.parse(fs.readFileSync(path.join(schemaDir, f), 'utf8')));
+// every JSON Schema in schemas/ (other documents there, such as the SCADA register map, are data, not schemas)
+for (const f of fs.readdirSync(schemaDir).filter((n) => n.endsWith('.json'))) {
+  const doc = JSON.parse(fs.readFileSync(path.join(schemaDir, f), 'utf8')) as Record<string, unknown>;
+  if (typeof doc.$schema === 'string') schema[path.basename(f, '.json')] = ajv.compile(doc);
+}
 
 function check(name: string, frame: unknown): void {
   const v = schema[name];

@@ -2,7 +2,7 @@ import type { Clock, Timer } from '../clock';
 import { splitTarget } from './split';
 import { SurplusFollower } from './surplus';
 import { UnderfrequencyDetector } from './underfrequency';
-import { CURTAIL_SOURCES, type BoardModel, type ControlEvent, type CurtailSource, type Mode, type SiteState, type TripSource } from './types';
+import { CURTAIL_SOURCES, type LoadModel, type ControlEvent, type CurtailSource, type Mode, type SiteState, type TripSource } from './types';
 
 export interface ControlSettings {
   mode: Mode;
@@ -22,6 +22,15 @@ export interface ControlSettings {
   release: 'manual' | 'auto';
   holdS: number;
   onMeterLost: 'trip' | 'hold';
+  /**
+   * meter-lost (or the meter fault, with on_lost: hold) ends only after this long of unbroken
+   * fresh samples; a loss soon after a release doubles it (up to METER_HOLD_MAX_FACTOR times)
+   */
+  meterReleaseMs: number;
+  /** what a lost temperature sensor costs: its boards at their lowest frequency, or a site trip (overtemp) */
+  onSensorLost: 'throttle' | 'trip';
+  /** sensors that must read: a NaN from one of these is a lost sensor even before its first reading */
+  sensors?: readonly string[];
 }
 
 /** How decisions leave the core. The site executes them against real drivers. */
@@ -38,7 +47,13 @@ export const SURPLUS_BAND_KW = 0.02;
 
 export type CommandResult = { ok: true } | { ok: false; error: string };
 
-/** Trip sources that clear by themselves when their condition goes away. */
+/** the meter-lost release window grows by doubling on repeated losses, to at most this many times meterReleaseMs */
+export const METER_HOLD_MAX_FACTOR = 64;
+/**
+ * Plausible temperatures (°C). An NTC thermistor that is open or shorted reads at the end of the
+ * ADC's range, which converts to far outside this (or to NaN): that is a lost sensor, not a reading.
+ */
+export const SENSOR_RANGE_C = { min: -40, max: 150 } as const;
 
 /**
  * The control core: trip latches, site state, modes, leases and ramping. Pure: it sees
@@ -55,10 +70,19 @@ export type CommandResult = { ok: true } | { ok: false; error: string };
 export class Controller {
   private readonly trips = new Map<TripSource, number>();
   private readonly faults = new Map<string, string>();
+  /** faulted boards let back into the split for one more try (retryFault); their fault stands until unfault */
+  private readonly onTrial = new Set<string>();
   private readonly temps = new Map<string, number>();
+  /** sensors that read before (or must read) and now do not: each is a `sensor:ID` fault */
+  private readonly lostSensors = new Set<string>();
+  /** meter-lost release: since when (monotonic) samples have come without a break, and the window needed */
+  private meterGoodSince?: number;
+  private meterHoldMs: number;
+  private meterReleasedAt?: number;
   private readonly uf: UnderfrequencyDetector;
   private ufRecoverTimer?: Timer;
-  private lease?: { kw: number; timer: Timer };
+  /** a set_power cap: kW, and when it lapses (wall ms, for telemetry; the timer runs on monotonic time) */
+  private lease?: { kw: number; until: number; timer: Timer };
   private rampTimer?: Timer;
   /** boards let back in after a release; Infinity when not ramping */
   private admitted = Infinity;
@@ -67,19 +91,22 @@ export class Controller {
   private minersKw = 0;
   private heatKw = 0;
   private lastHeatAt?: number;
+  /** when each load last went on or off (monotonic ms), for its minimum on and off times */
+  private readonly switchedAt = new Map<string, number>();
   /** since when control has wanted one more board on (board_on_delay_ms) */
   private addWantedSince?: number;
   private readonly surplus: SurplusFollower;
 
   constructor(
     private readonly settings: ControlSettings,
-    private readonly boards: BoardModel[],
+    private readonly boards: LoadModel[],
     private readonly clock: Clock,
     private readonly out: ControlOutputs,
   ) {
     this.uf = new UnderfrequencyDetector({ tripHz: settings.tripHz, sustainMs: settings.sustainMs }, clock, () => this.trip('underfrequency'));
     for (const b of boards) this.targets.set(b.id, 0);
     this.surplus = new SurplusFollower({ maxMarginKw: settings.marginKw });
+    this.meterHoldMs = settings.meterReleaseMs;
   }
 
   get state(): SiteState {
@@ -107,21 +134,46 @@ export class Controller {
 
   // ---- signals --------------------------------------------------------------------------
 
-  /** A fresh meter sample, with the miners' present power (kW) as the boards report it. */
+  /**
+   * A fresh meter sample, with the miners' present power (kW) as the boards report it.
+   * @param at the sample's monotonic stamp (MeterSample.mono): durations never use the wall clock
+   */
   sample(at: number, hz: number, gridKw: number, minersKw: number): void {
     this.minersKw = minersKw;
-    if (this.trips.has('meter-lost')) this.clear('meter-lost', 'auto');
-    this.unfault('meter');
+    // the under-frequency check first: nothing (an event, a journal write) may stand before it
     if (Number.isFinite(hz) && hz > 0) {
       this.uf.sample(at, hz);
       if (this.trips.has('underfrequency') && this.settings.release === 'auto') this.watchRecovery();
     }
+    this.meterBack(at);
     this.follow(at, gridKw);
   }
 
+  /** the meter gave no fresh value for stale_ms: trip (or hold the cap), and restart the release window */
   meterStale(): void {
+    const now = this.clock.monotonic();
+    this.meterGoodSince = undefined;
+    const lost = this.trips.has('meter-lost') || this.faults.has('meter');
+    if (lost) return;
+    // a meter that comes and goes must not cycle the boards: each loss soon after a release
+    // (within ten windows) doubles the clean window the next release needs
+    const soon = this.meterReleasedAt !== undefined && now - this.meterReleasedAt < 10 * this.meterHoldMs;
+    this.meterHoldMs = soon
+      ? Math.min(this.meterHoldMs * 2, this.settings.meterReleaseMs * METER_HOLD_MAX_FACTOR)
+      : this.settings.meterReleaseMs;
     if (this.settings.onMeterLost === 'trip') this.trip('meter-lost');
     else this.fault('meter', 'no fresh meter value; holding the last cap');
+  }
+
+  /** the meter is back only after meterHoldMs of samples with no stale between */
+  private meterBack(at: number): void {
+    if (!this.trips.has('meter-lost') && !this.faults.has('meter')) return;
+    this.meterGoodSince ??= at;
+    if (at - this.meterGoodSince < this.meterHoldMs) return;
+    this.meterGoodSince = undefined;
+    this.meterReleasedAt = at;
+    this.clear('meter-lost', 'auto');
+    this.unfault('meter');
   }
 
   relay(active: boolean): void {
@@ -129,11 +181,27 @@ export class Controller {
     else this.clear('relay', 'auto');
   }
 
-  /** board (or sensor) temperatures, °C */
+  /**
+   * Board (or sensor) temperatures, °C; NaN = no reading. A sensor that has read before (or is
+   * in settings.sensors) and now reads NaN or an impossible value is lost: over-temperature
+   * protection cannot rest on its last good value, so it is a fault, and per onSensorLost its
+   * boards run at their lowest frequency or the site trips (overtemp) until it reads again.
+   */
   temperatures(byId: Record<string, number>): void {
-    for (const [id, t] of Object.entries(byId)) if (Number.isFinite(t)) this.temps.set(id, t);
+    for (const [id, t] of Object.entries(byId)) {
+      if (Number.isFinite(t) && t >= SENSOR_RANGE_C.min && t <= SENSOR_RANGE_C.max) {
+        this.temps.set(id, t);
+        if (this.lostSensors.delete(id)) this.unfault(`sensor:${id}`);
+      } else if (this.temps.delete(id) || this.settings.sensors?.includes(id)) {
+        if (!this.lostSensors.has(id)) {
+          this.lostSensors.add(id);
+          this.fault(`sensor:${id}`, Number.isFinite(t) ? `temperature sensor reads ${t} °C: open or shorted` : 'temperature sensor gives no reading: open or shorted');
+        }
+      }
+    }
     const hottest = Math.max(-Infinity, ...[...this.temps.values()]);
-    if (hottest >= this.settings.tripC) this.trip('overtemp');
+    const blind = this.settings.onSensorLost === 'trip' && this.lostSensors.size > 0;
+    if (hottest >= this.settings.tripC || blind) this.trip('overtemp');
     else if (this.trips.has('overtemp') && hottest < this.settings.throttleC) this.clear('overtemp', 'auto');
     else this.reapply();
   }
@@ -149,19 +217,38 @@ export class Controller {
     else this.clear('io-lost', 'auto');
   }
 
-  /** a device fault (board not answering, I/O board gone): its board gets no share; others run */
+  /**
+   * A device fault (board not answering, I/O board gone): its board gets no share; others run.
+   * One `fault` event per fault, however often it is seen again; a board on trial that fails
+   * again is held out again, with no new event.
+   */
   fault(source: string, detail: string): void {
-    if (this.faults.get(source) === detail) return;
+    const trial = this.onTrial.delete(source);
+    if (this.faults.get(source) === detail && !trial) return;
     const isNew = !this.faults.has(source);
     this.faults.set(source, detail);
     if (isNew) this.out.event({ kind: 'fault', source, detail });
     this.reapply();
   }
 
+  /** the device works again: `recover`, and its board is back in the split */
   unfault(source: string): void {
+    this.onTrial.delete(source);
     if (!this.faults.delete(source)) return;
     this.out.event({ kind: 'recover', source });
     this.reapply();
+  }
+
+  /** let a faulted board back into the split for one more try; its fault stands until unfault() */
+  retryFault(source: string): void {
+    if (!this.faults.has(source) || this.onTrial.has(source)) return;
+    this.onTrial.add(source);
+    this.reapply();
+  }
+
+  /** the fault a source is held for, if any (telemetry says why a board is off) */
+  faultOf(source: string): string | undefined {
+    return this.faults.get(source);
   }
 
   // ---- controller commands --------------------------------------------------------------
@@ -188,13 +275,26 @@ export class Controller {
     if (!(ttlS > 0) || !Number.isFinite(ttlS)) return { ok: false, error: 'ttl_s must be a number > 0' };
     this.lease?.timer.cancel();
     const timer = this.clock.setTimeout(() => { this.lease = undefined; this.reapply(); }, ttlS * 1000);
-    this.lease = { kw, timer };
+    this.lease = { kw, until: this.clock.now() + ttlS * 1000, timer };
     this.reapply();
     return { ok: true };
   }
 
+  /** lift the power cap now (before its lease runs out) */
+  clearPower(): void {
+    if (!this.lease) return;
+    this.lease.timer.cancel();
+    this.lease = undefined;
+    this.reapply();
+  }
+
   get leaseKw(): number | undefined {
     return this.lease?.kw;
+  }
+
+  /** the cap in force and when it lapses (wall-clock ms) */
+  get cap(): { kw: number; until: number } | undefined {
+    return this.lease && { kw: this.lease.kw, until: this.lease.until };
   }
 
   stop(): void {
@@ -213,7 +313,9 @@ export class Controller {
     this.rampTimer?.cancel();
     this.admitted = Infinity;
     this.targetKw = 0;
-    for (const id of this.targets.keys()) this.targets.set(id, 0);
+    const off = new Map([...this.targets.keys()].map((id) => [id, 0]));
+    this.noteSwitches(off);
+    this.targets = off;
   }
 
   private clear(source: TripSource, by: 'command' | 'auto'): void {
@@ -283,6 +385,8 @@ export class Controller {
     const dtS = this.lastHeatAt === undefined ? 0 : Math.min(10, (at - this.lastHeatAt) / 1000);
     this.lastHeatAt = at;
     const sensor = this.settings.heatSensor;
+    // heating blind could overheat the tank: a lost heat sensor stops heating until it reads again
+    if (sensor && this.lostSensors.has(sensor)) return (this.heatKw = 0);
     const temps = sensor ? [this.temps.get(sensor)].filter((t): t is number => t !== undefined) : [...this.temps.values()];
     if (!temps.length) return this.heatKw;
     const measured = temps.reduce((a, b) => a + b, 0) / temps.length;
@@ -294,9 +398,12 @@ export class Controller {
   private reapply(): void {
     if (this.trips.size) return;
     const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity);
-    const live = this.boards.filter((b) => !this.faults.has(`board:${b.id}`));
-    const admitted = live.slice(0, this.admitted === Infinity ? live.length : this.admitted);
+    const now = this.clock.monotonic();
     const running = new Set([...this.targets].filter(([, f]) => f > 0).map(([id]) => id));
+    const since = (id: string) => now - (this.switchedAt.get(id) ?? -Infinity);
+    // a load switched off lately (a network miner) rests for its minOffMs before it may run again
+    const live = this.boards.filter((b) => (!this.faults.has(b.source) || this.onTrial.has(b.source)) && !(b.minOffMs && !running.has(b.id) && since(b.id) < b.minOffMs));
+    const admitted = live.slice(0, this.admitted === Infinity ? live.length : this.admitted);
     // Shed at once, add slowly: one more board only where all could still run 30 % above their
     // minimum (a gust then slows boards instead of switching one off) with the margin to spare
     // (surplus mode: the follower's present margin), and only once the target has allowed it for
@@ -307,7 +414,6 @@ export class Controller {
     const addKw = this.settings.mode === 'surplus' ? this.surplus.marginKw : this.settings.marginKw;
     let next = splitTarget(cap, admitted, caps, { on: running, addKw, headroom: 1.3 });
     const adds = [...next].some(([id, f]) => f > 0 && !running.has(id));
-    const now = this.clock.now();
     if (!adds) this.addWantedSince = undefined;
     else if (running.size > 0 && this.admitted === Infinity) {
       this.addWantedSince ??= now;
@@ -316,30 +422,42 @@ export class Controller {
         if (cap <= this.flatOutKw(admitted, running, caps)) next = held;
       }
     }
+    // a load switched on lately stays on, at its lowest setting at least, for its minOnMs (a trip still sheds it)
+    for (const b of admitted) if (b.minOnMs && running.has(b.id) && !(next.get(b.id)! > 0) && since(b.id) < b.minOnMs) next.set(b.id, b.min);
     for (const b of this.boards) if (!next.has(b.id)) next.set(b.id, 0);
     let changed = false;
     for (const [id, f] of next) if (this.targets.get(id) !== f) changed = true;
     if (!changed) return;
+    this.noteSwitches(next);
     this.targets = next;
     this.out.apply(new Map(next));
   }
 
+  private noteSwitches(next: ReadonlyMap<string, number>): void {
+    const now = this.clock.monotonic();
+    for (const [id, f] of next) if ((this.targets.get(id) ?? 0) > 0 !== f > 0) this.switchedAt.set(id, now);
+  }
+
   /** what the running boards draw at their highest allowed frequency (kW) */
-  private flatOutKw(boards: BoardModel[], running: ReadonlySet<string>, caps: Map<string, number>): number {
+  private flatOutKw(boards: LoadModel[], running: ReadonlySet<string>, caps: Map<string, number>): number {
     let kw = 0;
-    for (const b of boards) if (running.has(b.id)) kw += b.kwAt(Math.min(b.maxMhz, caps.get(b.id) ?? b.maxMhz));
+    for (const b of boards) if (running.has(b.id)) kw += b.kwAt(Math.min(b.max, caps.get(b.id) ?? b.max));
     return kw;
   }
 
-  /** boards above throttle_c lose frequency linearly until trip_c */
+  /** boards above throttle_c lose frequency linearly until trip_c; a lost sensor holds its boards at their lowest */
   private thermalCaps(): Map<string, number> {
     const caps = new Map<string, number>();
     const { throttleC, tripC } = this.settings;
+    const boardIds = new Set(this.boards.map((b) => b.id));
+    // a lost sensor of no board (a room or tank thermistor) watched them all
+    const allBlind = [...this.lostSensors].some((id) => !boardIds.has(id));
     for (const b of this.boards) {
+      if (allBlind || this.lostSensors.has(b.id)) { caps.set(b.id, b.min); continue; }
       const t = this.temps.get(b.id);
       if (t === undefined || t <= throttleC) continue;
       const share = Math.max(0, 1 - (t - throttleC) / (tripC - throttleC));
-      caps.set(b.id, b.minMhz + (b.maxMhz - b.minMhz) * share);
+      caps.set(b.id, b.min + (b.max - b.min) * share);
     }
     return caps;
   }

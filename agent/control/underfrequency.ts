@@ -29,6 +29,7 @@ export class UnderfrequencyDetector {
     return this.prev !== undefined && this.prev.hz < this.opts.tripHz + (this.opts.hysteresisHz ?? 0.05);
   }
 
+  /** @param at the sample's monotonic stamp (clock.monotonic()): a wall-clock step must not stretch or skip the sustain */
   sample(at: number, hz: number): void {
     const { tripHz, sustainMs } = this.opts;
     if (hz < tripHz) {
@@ -37,7 +38,7 @@ export class UnderfrequencyDetector {
         const crossAt = this.prev && this.prev.hz >= tripHz
           ? this.prev.at + ((at - this.prev.at) * (this.prev.hz - tripHz)) / (this.prev.hz - hz)
           : at;
-        const wait = Math.max(0, crossAt + sustainMs - this.clock.now());
+        const wait = Math.max(0, crossAt + sustainMs - this.clock.monotonic());
         if (wait === 0) this.fire();
         else this.timer = this.clock.setTimeout(() => this.fire(), wait);
       }

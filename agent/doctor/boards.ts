@@ -2,7 +2,9 @@ import { realClock } from '../clock';
 import type { Config } from '../config';
 import { createHashboard, hashboardOptionsFrom, type BoardDriver } from '../../drivers/hashboard';
 import { FAN_DEFAULTS } from '../control/fans';
-import { MeterReader, meterOptions } from './devices';
+import { MeterReader, meterOptions, type MeterWindow } from './devices';
+import { cycleFigures, cycleVerdict, unsteadyKw, type Cycle, type CycleFigures } from './enable-step';
+import { portHint, portProblem } from './port-error';
 import { describeSerial, sleep, timer, type CheckResult, type DoctorContext } from './types';
 
 /**
@@ -47,6 +49,10 @@ export async function checkBoard(ctx: DoctorContext, b: BoardConfig): Promise<Ch
   const found = d.status().chipsFound;
   const data = { chips_found: found, chips_expected: b.chips, model: b.model };
   const power = b.enable_pin !== undefined ? ` (enable pin ${b.enable_pin})` : '';
+  const os = portProblem(error);
+  if (os && 'path' in b.serial) {
+    return r.fail(`${b.id}: cannot open ${b.serial.path} (${os})`, portHint(os, b.serial.path, 'boards[].serial.path'), { ...data, os_error: os });
+  }
   if (error !== undefined || found === 0) {
     return r.fail(`${b.id} on ${where}: no ${b.model} chip answers (${error ?? 'none found'})`,
       `check the board's power${power} and supply, the UART cable (TX/RX crossed, common ground), boards[].serial (path, baud 115200) ` +
@@ -98,7 +104,8 @@ export async function checkFans(ctx: DoctorContext): Promise<CheckResult[]> {
 
 /**
  * Enable lines switch the boards: bring each board up at a low frequency, read the meter, drop
- * its enable line, read again. The power that disappears must be the board's.
+ * its enable line alone, read again, stop its chain, read once more. The power that goes with the
+ * line must be the board's, measured against the site's own drift (enable-step.ts).
  */
 export async function checkEnables(ctx: DoctorContext): Promise<CheckResult[]> {
   const withPin = ctx.config.boards.filter((b) => b.enable_pin !== undefined);
@@ -120,57 +127,85 @@ export async function checkEnables(ctx: DoctorContext): Promise<CheckResult[]> {
   }
 }
 
+/** cycles tried before the enable check says it cannot tell (enable-step.ts) */
+const ENABLE_CYCLES = 3;
+
 async function enableOne(ctx: DoctorContext, b: BoardConfig, reader: MeterReader): Promise<CheckResult> {
   const r = timer('enable', b.id);
   if (!ctx.boardsUp.has(b.id)) return r.skip('not tried: the board did not answer', 'fix its board check first');
   const d = driverFor(ctx, b);
   const mhz = Math.min(d.maxMhz, Math.max(d.minMhz, ctx.opts.enableMhz ?? d.minMhz));
-  const { meterSettleMs: settle, meterWindowMs: window, signal } = ctx.opts;
-  // off, on, off: the two off readings bracket the on reading, so a site load that drifts
-  // (a cloud, a gust) cancels out to first order instead of passing for the board
-  const before = await reader.read(settle, window, signal); // settle: the fans just stopped, too
-  let on;
-  try {
-    // raises the enable line, re-enumerates the chain (it was reset by the power cut), ramps up
-    await withTimeout(d.setFrequency(mhz), ctx.opts.boardTimeoutMs, `${b.id} at ${mhz} MHz`);
-    on = await reader.read(settle, window, signal);
-  } catch (e) {
-    await d.trip();
-    return r.fail(`${b.id} did not come up at ${mhz} MHz after its enable line (pin ${b.enable_pin}) went high: ${(e as Error).message}`,
-      `the board answered with its line high before; check that pin ${b.enable_pin} reaches ${b.id}'s enable input and the board's supply`);
-  }
-  const running = d.status().on;
-  // only the enable line: chain-inactive would stop the power too and hide a line that does nothing
-  ctx.io!.setEnable(b.id, false);
-  const after = await reader.read(settle, window, signal);
-  await d.trip();
   const expected = d.kwAt(mhz);
-  const offKw = (before.kw + after.kw) / 2;
-  const drop = on.kw - offKw;
-  // statistical uncertainty of the window means; and how far the site's own load moved meanwhile
-  const se = (x: { sd: number; n: number }) => (x.n > 0 ? x.sd / Math.sqrt(x.n) : Number.POSITIVE_INFINITY);
-  const noise = Math.sqrt(se(on) ** 2 + (se(before) ** 2 + se(after) ** 2) / 4);
-  const drift = Math.abs(after.kw - before.kw);
-  /** power that came with the line going high, and went with it going low */
-  const rise = on.kw - before.kw;
-  const fall = on.kw - after.kw;
-  const data = {
-    mhz, kw_on: round(on.kw), kw_off_before: round(before.kw), kw_off_after: round(after.kw), drop_kw: round(drop),
-    expected_kw: round(expected), noise_kw: round(noise), drift_kw: round(drift), samples: before.n + on.n + after.n,
+  const { meterSettleMs: settle, meterWindowMs: window, signal } = ctx.opts;
+  const linesWritten = () => withTimeout(ctx.io!.whenWritten(), 1000, 'enable line write').catch(() => undefined);
+  const windows: MeterWindow[] = [];
+  const read = async () => {
+    const w = await reader.read(settle, window, signal);
+    windows.push(w);
+    return w;
   };
-  const line = `${b.id} at ${mhz} MHz: ${round(on.kw)} kW, off: ${round(offKw)} kW (drop ${round(drop)} kW, expected about ${round(expected)} kW)`;
-  if (!running) return r.fail(line, `${b.id} never started hashing: run \`hashflex doctor\` again, then look at the board check`, data);
-  if (!(before.n > 0 && on.n > 0 && after.n > 0)) {
-    return r.fail(`${b.id}: the meter gave no readings during the check`, 'see the meter check; a meter that drops out under load needs its wiring looked at', data);
+  const cycles: Cycle[] = [];
+  const figures: CycleFigures[] = [];
+  const last = () => figures.at(-1);
+  const data = (verdict?: string) => ({
+    mhz, expected_kw: round(expected), ...(verdict ? { verdict } : {}),
+    ...(last() && verdict && verdict !== 'unsteady' ? { came_kw: round(last()!.came_kw), drop_kw: round(last()!.came_kw - last()!.stayed_kw) } : {}),
+    samples: windows.reduce((n, w) => n + w.n, 0),
+    cycles: figures.map((f, i) => ({
+      kw_off: round(cycles[i].off.kw), kw_on: round(cycles[i].on.kw), kw_line_low: round(cycles[i].low.kw), kw_off_after: round(cycles[i].offAfter.kw),
+      ...Object.fromEntries(Object.entries(f).map(([k, v]) => [k, round(v as number)])),
+    })),
+  });
+  // settle: the fans just stopped, too. Two off readings: the site's trend coming into the first cycle
+  let trend = { from: await read(), to: await read() };
+  let off = trend.to;
+  for (let i = 0; i < ENABLE_CYCLES && !signal?.aborted; i++) {
+    let on;
+    try {
+      // raises the enable line, re-enumerates the chain (it was reset by the power cut), ramps up
+      await withTimeout(d.setFrequency(mhz), ctx.opts.boardTimeoutMs, `${b.id} at ${mhz} MHz`);
+      on = await read();
+    } catch (e) {
+      await d.trip();
+      return r.fail(`${b.id} did not come up at ${mhz} MHz after its enable line (pin ${b.enable_pin}) went high: ${(e as Error).message}`,
+        `the board answered with its line high before; check that pin ${b.enable_pin} reaches ${b.id}'s enable input and the board's supply`, data());
+    }
+    const running = d.status().on;
+    // only the enable line: chain-inactive would stop the power too and hide a line that does nothing
+    // the settle counts from the line's write leaving for the board, not from the call
+    ctx.io!.setEnable(b.id, false);
+    await linesWritten();
+    const low = await read();
+    await d.trip(); // now the board is off whatever its line does: the second off reading
+    await linesWritten();
+    const offAfter = await read();
+    const c = { off, on, low, offAfter };
+    const f = cycleFigures(c, trend);
+    cycles.push(c);
+    figures.push(f);
+    trend = { from: off, to: offAfter };
+    off = offAfter;
+    if (!running) return r.fail(`${b.id} at ${mhz} MHz: never started hashing`, `run \`hashflex doctor\` again, then look at the board check`, data());
+    if (![c.off, c.on, c.low, c.offAfter].every((w) => w.n > 0 && Number.isFinite(w.kw))) {
+      return r.fail(`${b.id}: the meter gave no readings during the check`, 'see the meter check; a meter that drops out under load needs its wiring looked at', data());
+    }
+    const verdict = cycleVerdict(f, expected);
+    if (verdict === undefined) continue;
+    const seen = `${b.id} at ${mhz} MHz: ${round(f.came_kw)} kW came with pin ${b.enable_pin} high, ${round(f.came_kw - f.stayed_kw)} kW went with it low ` +
+      `(expected about ${round(expected)} kW${Math.abs(f.moved_kw) >= expected / 4 ? `; the site itself moved ${round(f.moved_kw)} kW meanwhile` : ''}` +
+      `${cycles.length > 1 ? `; cycle ${cycles.length}: the site moved too much in the one before` : ''})`;
+    if (verdict === 'pass') return r.pass(seen, data(verdict));
+    if (verdict === 'stuck') {
+      return r.fail(seen, `dropping pin ${b.enable_pin} did not remove ${b.id}'s power: the pin drives another board or nothing ` +
+        `(wiring, or boards[].enable_pin), or ${b.id} is powered from elsewhere`, data(verdict));
+    }
+    return r.fail(seen, `${b.id} hashed, but the meter did not see its power: is ${b.id}'s supply on the circuit the meter measures (its current transformers)? ` +
+      `If boards[].chips or model overstate the board, the expected power is too high`, data(verdict));
   }
-  if (drop >= expected / 2 && fall >= expected / 4 && drop > 3 * noise) return r.pass(line, data);
-  const stuck = rise >= expected / 2 && fall < expected / 4; // came with the line, did not go with it
-  if (!stuck && 3 * (noise + drift / 2) >= expected / 2) {
-    return r.fail(line, `the site's load moved by about ${round(noise + drift / 2)} kW during the check, too much to see a ${round(expected)} kW step: ` +
-      'retry when the load is steady, or with --enable-mhz set higher (or --settle-ms longer)', data);
-  }
-  return r.fail(line, `dropping pin ${b.enable_pin} did not remove ${b.id}'s power: the pin drives another board or nothing ` +
-    `(wiring, or boards[].enable_pin), or ${b.id} is powered from elsewhere`, data);
+  if (!figures.length) return r.fail(`${b.id}: interrupted`, 'run the doctor again', data());
+  return r.fail(`${b.id}: the site's load moved by ${round(unsteadyKw(figures))} kW while measuring; cannot tell (a ${round(expected)} kW step, ${figures.length} cycles)`,
+    `not a wiring fault: the site's own load moved more than ${b.id} draws. Retry when the load is steady, with --enable-mhz set higher ` +
+    `(a bigger step), or with --settle-ms longer for a meter that averages over more than a second`, data('unsteady'));
 }
 
 export async function checkRelay(ctx: DoctorContext): Promise<CheckResult> {

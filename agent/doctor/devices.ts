@@ -2,6 +2,7 @@ import { realClock } from '../clock';
 import type { MeterSample } from '../hardware';
 import { BusRegistry, createMeter, probeMeter, type MeterOptions } from '../../drivers/meter';
 import { createIoBoard } from '../../drivers/io';
+import { portHint, portProblem } from './port-error';
 import { describeSerial, sleep, timer, type CheckResult, type DoctorContext } from './types';
 
 /**
@@ -29,6 +30,11 @@ export async function checkMeter(ctx: DoctorContext): Promise<CheckResult> {
   const nominal = ctx.config.grid.nominal_hz;
   if (!probe.ok || !probe.sample) {
     const why = probe.faults[0] ?? `no reply in ${ctx.opts.meterTimeoutMs} ms`;
+    const os = portProblem(probe.faults.join('\n'));
+    const m = ctx.config.meter;
+    if (os && m.serial && 'path' in m.serial) {
+      return r.fail(`${where}: cannot open ${m.serial.path} (${os})`, portHint(os, m.serial.path, 'meter.serial.path'), { faults: probe.faults, os_error: os });
+    }
     return r.fail(`${where} does not answer (${why})`,
       'check meter.tcp / meter.serial (path, baud; the SDM630 ships at 9600), meter.unit (the meter\'s Modbus address), ' +
       'and the wiring: RS-485 A/B swapped is the usual fault; on TCP, can this board reach the port?', { faults: probe.faults });
@@ -62,6 +68,10 @@ export async function checkIo(ctx: DoctorContext): Promise<CheckResult> {
   ctx.io = io;
   await io.start(); // resolves on the first ready or the first failed attempt, never rejects
   const where = describeSerial(serial);
+  const os = portProblem(io.lastError);
+  if (!io.connected && os && 'path' in serial && serial.path !== undefined) {
+    return r.fail(`no Firmata I/O board: cannot open ${serial.path} (${os})`, portHint(os, serial.path, 'io.path'), { os_error: os });
+  }
   if (!io.connected) {
     return r.fail(`no Firmata I/O board on ${where} (${io.lastError?.message ?? 'no handshake'})`,
       'is StandardFirmata (2.5+) flashed and running at 57600 baud? check the USB cable and io.path ' +
@@ -75,37 +85,78 @@ export async function checkIo(ctx: DoctorContext): Promise<CheckResult> {
   return r.pass(`Firmata I/O board on ${where}`);
 }
 
+/** one window's mean of the meter's kW: `t` is its time on the monotonic clock (ms) */
+export interface MeterWindow {
+  kw: number;
+  sd: number;
+  n: number;
+  t: number;
+}
+
 /** Averages meter samples over a window, on a connection of its own, for the enable check. */
 export class MeterReader {
   private readonly meter;
   private samples: MeterSample[] = [];
   private collecting = false;
+  private last?: MeterSample;
+  private faulted = false;
 
   constructor(opts: MeterOptions) {
     this.meter = createMeter(opts, realClock, { buses: new BusRegistry() });
-    this.meter.on('sample', (s: MeterSample) => { if (this.collecting) this.samples.push(s); });
-    this.meter.on('fault', () => { /* counted by the meter; a gap only thins the window */ });
+    this.meter.on('sample', (s: MeterSample) => {
+      this.last = s;
+      if (this.collecting) this.samples.push(s);
+    });
+    // counted by the meter; a gap only thins the window
+    this.meter.on('fault', () => { this.faulted = true; });
   }
 
   start(): Promise<void> {
     return this.meter.start();
   }
 
-  /** wait settleMs for the site to settle, then the mean and spread of kW over windowMs */
-  async read(settleMs: number, windowMs: number, signal?: AbortSignal): Promise<{ kw: number; sd: number; n: number }> {
+  /**
+   * Wait settleMs for the site to settle, then the mean and spread of kW over windowMs. The
+   * meter publishes only readings that changed (its registers repeat between measurements), so
+   * a window of a steady site can pass without a new sample: the last one still holds then, if
+   * a poll in the window answered with it (a repeat) and none failed. A window in which no poll
+   * completed at all (a busy board) is held open, up to a few windows more, until one does:
+   * the last sample may be from before the change the doctor just made.
+   */
+  async read(settleMs: number, windowMs: number, signal?: AbortSignal): Promise<MeterWindow> {
     await sleep(settleMs, signal);
     this.samples = [];
+    this.faulted = false;
     this.collecting = true;
+    const repeats = this.meter.counters.repeats;
+    const polled = () => this.samples.length > 0 || this.meter.counters.repeats > repeats;
+    const t0 = realClock.monotonic();
     await sleep(windowMs, signal);
+    for (const end = t0 + 4 * windowMs + 1000; !polled() && !this.faulted && !signal?.aborted && realClock.monotonic() < end;) await sleep(20, signal);
     this.collecting = false;
-    const kws = this.samples.map((s) => s.kw);
-    const n = kws.length;
-    const kw = n ? kws.reduce((a, b) => a + b, 0) / n : Number.NaN;
-    const sd = n > 1 ? Math.sqrt(kws.reduce((a, b) => a + (b - kw) ** 2, 0) / (n - 1)) : 0;
-    return { kw, sd, n };
+    const mid = (t0 + realClock.monotonic()) / 2;
+    if (!this.samples.length && this.last && polled() && !this.faulted) return { kw: this.last.kw, sd: 0, n: 1, t: mid };
+    return windowOf(this.samples, mid);
   }
 
   stop(): Promise<void> {
     return this.meter.stop();
   }
+}
+
+/**
+ * The mean kW of a window's samples at their mean time, and their scatter about the window's own
+ * straight-line trend: a site load that ramps through the window is a move the enable check
+ * interpolates, not noise in the reading.
+ */
+export function windowOf(samples: Array<{ kw: number; mono: number }>, mid: number): MeterWindow {
+  const n = samples.length;
+  if (!n) return { kw: Number.NaN, sd: 0, n: 0, t: mid };
+  const kw = samples.reduce((a, s) => a + s.kw, 0) / n;
+  const t = samples.reduce((a, s) => a + s.mono, 0) / n;
+  const stt = samples.reduce((a, s) => a + (s.mono - t) ** 2, 0);
+  const slope = n > 2 && stt > 0 ? samples.reduce((a, s) => a + (s.mono - t) * (s.kw - kw), 0) / stt : 0;
+  const dof = slope !== 0 ? n - 2 : n - 1;
+  const sd = dof > 0 ? Math.sqrt(samples.reduce((a, s) => a + (s.kw - kw - slope * (s.mono - t)) ** 2, 0) / dof) : 0;
+  return { kw, sd, n, t };
 }

@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { checkBoard, checkEnables, checkFans, checkRelay } from './boards';
 import { checkIo, checkMeter } from './devices';
 import { checkClock, checkStorage, checkUplink } from './system';
+import { checkScada } from './scada';
 import { DOCTOR_DEFAULTS, timer, type CheckId, type CheckResult, type DoctorContext, type DoctorOptions, type DoctorReport } from './types';
 
 /**
@@ -43,6 +44,7 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     ['enable', () => checkEnables(ctx)],
     ['relay', () => checkRelay(ctx)],
     ['uplink', () => checkUplink(ctx)],
+    ['scada', () => checkScada(ctx)],
     ['clock', () => checkClock(ctx)],
     ['storage', () => checkStorage(ctx)],
   ];

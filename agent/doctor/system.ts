@@ -1,14 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { realClock } from '../clock';
-import { brokerUrl, createUplink, isMqttUrl, mqttIdentity, mqttOptions } from '../uplink';
-import { Journal } from '../uplink/journal';
-import { VERSION } from '../version';
+import WebSocket from 'ws';
+import { brokerUrl, isMqttUrl, mqttIdentity, mqttOptions } from '../uplink';
 import { timer, type CheckResult, type DoctorContext } from './types';
 
 /** Doctor checks of the board itself: the controller link, the clock and the storage. */
@@ -18,39 +15,100 @@ export async function checkUplink(ctx: DoctorContext): Promise<CheckResult> {
   const u = ctx.config.uplink;
   if (!u) return r.skip('no uplink configured: the site runs on local policy only');
   if (isMqttUrl(u.url)) return checkMqttUplink(ctx, u, r);
-  // a journal of its own in a temp dir: the doctor must neither resend nor disturb the agent's
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hashflex-doctor-'));
-  const journal = Journal.open({ dir, sync: 'normal' });
-  const up = createUplink({
-    url: u.url, token: u.token, caFile: u.ca_file, agentId: ctx.config.agent.id, version: VERSION,
-    bootId: randomUUID(), journal, backoff: { minMs: 500, maxMs: 1000 },
-  }, realClock);
+  return checkWsUplink(ctx, u, r);
+}
+
+type UplinkSection = NonNullable<DoctorContext['config']['uplink']>;
+
+/**
+ * The WebSocket uplink, probed without passing for the agent: the upgrade with the agent's
+ * bearer token and CA, as the agent makes it (ws-transport.ts), then an orderly close (1000).
+ * No frame is sent. Protocol v1's hello is what makes a connection an agent's (DESIGN.md §4:
+ * "first, on every connect"), and a hello from the doctor, with a fresh boot id, would tell the
+ * controller the agent rebooted, and with the agent's id would replace a running agent's
+ * connection (the controller keeps one per id); a hello under another id would list an agent
+ * that does not exist. A controller that authenticates at the upgrade (401/403 otherwise)
+ * has accepted the token with its 101; it sees a connection that never said hello and closed.
+ * The clock check takes the controller's time from the Date header of that 101 or, where the
+ * 101 has none, of the answer to a GET of the same url with the same token (ctx.controllerClock).
+ */
+async function checkWsUplink(ctx: DoctorContext, u: UplinkSection, r: ReturnType<typeof timer>): Promise<CheckResult> {
+  let ca: Buffer | undefined;
   try {
-    const outcome = await new Promise<'connected' | 'refused' | 'timeout'>((resolve) => {
-      const done = (o: 'connected' | 'refused' | 'timeout') => { clearTimeout(t); clearInterval(poll); resolve(o); };
-      const t = setTimeout(() => done('timeout'), ctx.opts.uplinkTimeoutMs);
-      // a refused or failed connection is an answer too: no need to wait out the timeout
-      const poll = setInterval(() => { if (up.stats.lastError && !up.connected && up.stats.authFailures === 0) done('timeout'); }, 50);
-      up.once('connected', () => done('connected'));
-      up.once('auth_failed', () => done('refused'));
-      up.start();
-    });
-    if (outcome === 'connected') {
-      ctx.uplinkOk = true;
-      return r.pass(`${u.url}: connected, token accepted`);
-    }
-    if (outcome === 'refused') {
-      return r.fail(`${u.url}: the controller refused our token (${up.stats.lastError ?? 'HTTP 401'})`,
-        u.token ? `check uplink.token${u.token_file ? ` (read from ${u.token_file})` : ''} against the token the site controller has for ${ctx.config.agent.id}`
-          : `the token is empty: put the site token in ${u.token_file ?? 'uplink.token'}`);
-    }
-    return r.fail(`${u.url}: not reachable (${up.stats.lastError ?? `no answer in ${ctx.opts.uplinkTimeoutMs / 1000} s`})`,
-      'check uplink.url (host, port, ws:// or wss://), the network and DNS from this board, a firewall, and for wss:// uplink.ca_file');
-  } finally {
-    await up.stop();
-    journal.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    ca = u.ca_file ? fs.readFileSync(u.ca_file) : undefined;
+  } catch (e) {
+    return r.fail(`${u.url}: uplink.ca_file: ${(e as Error).message}`, 'fix the uplink section: hashflex config check FILE');
   }
+  const timeoutMs = ctx.opts.uplinkTimeoutMs;
+  const ws = new WebSocket(u.url, {
+    headers: u.token ? { Authorization: `Bearer ${u.token}` } : {},
+    ca, handshakeTimeout: timeoutMs, perMessageDeflate: false, maxPayload: 64 * 1024,
+  });
+  const heard = (res: IncomingMessage) => {
+    const theirs = res.headers.date ? Date.parse(res.headers.date) : Number.NaN;
+    if (Number.isFinite(theirs)) ctx.controllerClock = { theirs, ours: ctx.opts.now() };
+  };
+  let status: number | undefined;
+  let lastError: string | undefined;
+  const outcome = await new Promise<'connected' | 'status' | 'failed'>((resolve) => {
+    let settled = false;
+    const done = (o: 'connected' | 'status' | 'failed') => { if (!settled) { settled = true; resolve(o); } };
+    ws.on('upgrade', heard);
+    ws.on('open', () => done('connected'));
+    ws.on('unexpected-response', (_req, res) => {
+      status = res.statusCode;
+      heard(res);
+      res.resume();
+      done('status');
+      ws.terminate();
+    });
+    ws.on('error', (e) => { lastError ??= e.message; done('failed'); });
+  });
+  await closeQuietly(ws);
+  if (outcome === 'connected') {
+    ctx.uplinkOk = true;
+    // RFC 9110 §6.6.1 leaves Date optional on a 1xx (the ws package's server sends none): then
+    // a GET of the same url with the same token, whose answer (426, 404, …) must carry one
+    if (!ctx.controllerClock) await controllerDate(u.url, u.token, ca, timeoutMs).then((res) => heard(res), () => undefined);
+    return r.pass(`${u.url}: the controller accepted ${u.token ? 'the token' : 'the connection (no token set)'} (WebSocket upgrade; no hello sent, closed 1000)`);
+  }
+  if (status === 401 || status === 403) {
+    return r.fail(`${u.url}: the controller refused our token (HTTP ${status})`,
+      u.token ? `check uplink.token${u.token_file ? ` (read from ${u.token_file})` : ''} against the token the site controller has for ${ctx.config.agent.id}`
+        : 'no token is set: put the site token in a file and name it in uplink.token_file');
+  }
+  if (status !== undefined) {
+    return r.fail(`${u.url}: the server answered HTTP ${status}, not a WebSocket upgrade`,
+      'uplink.url reaches a web server but not the controller\'s WebSocket endpoint: check its path (and port)');
+  }
+  return r.fail(`${u.url}: not reachable (${lastError ?? `no answer in ${timeoutMs / 1000} s`})`,
+    'check uplink.url (host, port, ws:// or wss://), the network and DNS from this board, a firewall, and for wss:// uplink.ca_file');
+}
+
+/** the response to an authenticated GET of the uplink url (http(s) for ws(s)), body discarded */
+function controllerDate(url: string, token: string | undefined, ca: Buffer | undefined, timeoutMs: number): Promise<IncomingMessage> {
+  const target = new URL(url.replace(/^ws/i, 'http'));
+  const get = target.protocol === 'https:' ? https.get : http.get;
+  return new Promise((resolve, reject) => {
+    const req = get(target, { timeout: timeoutMs, headers: token ? { Authorization: `Bearer ${token}` } : {}, ...(ca ? { ca } : {}) }, (res) => {
+      res.resume();
+      resolve(res);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+/** close 1000 (or drop a handshake in flight) and wait for the socket to go, at most 1 s */
+function closeQuietly(ws: WebSocket): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+    ws.once('close', () => { clearTimeout(t); resolve(); });
+    ws.on('error', () => undefined);
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'hashflex doctor: check done');
+    else ws.terminate();
+  });
 }
 
 /**
@@ -63,7 +121,7 @@ export async function checkUplink(ctx: DoctorContext): Promise<CheckResult> {
  * read its command topics: EMQX and HiveMQ refuse a denied subscription in the SUBACK (reported
  * here), Mosquitto 2.0 grants it and silently filters what it delivers.
  */
-async function checkMqttUplink(ctx: DoctorContext, u: NonNullable<DoctorContext['config']['uplink']>, r: ReturnType<typeof timer>): Promise<CheckResult> {
+async function checkMqttUplink(ctx: DoctorContext, u: UplinkSection, r: ReturnType<typeof timer>): Promise<CheckResult> {
   // validated config: an MQTT url has a site; the token is the broker password, as in the agent
   const m = { ...mqttOptions(u)!, password: u.token };
   const password = m.password;
@@ -136,13 +194,10 @@ export async function checkClock(ctx: DoctorContext): Promise<CheckResult> {
   if (now < EARLIEST || now > Date.UTC(2100, 0, 1)) {
     return r.fail(`the clock says ${iso}${ntpNote}`, `${ntpHint}; boards without a battery-backed RTC start in the past until NTP syncs`, { now: iso, ntp });
   }
-  let skew: number | undefined;
-  const u = ctx.config.uplink;
-  // a broker answers no HTTP: only a WebSocket controller's Date header gives the skew
-  if (u && ctx.uplinkOk && !isMqttUrl(u.url)) {
-    const theirs = await serverDate(u.url, u.ca_file).catch(() => undefined);
-    if (theirs !== undefined) skew = Math.round((now - theirs) / 1000);
-  }
+  // the Date header of the controller's 101 to the uplink check's authenticated upgrade (a
+  // broker sends none); whole seconds, so the skew is good to about 1 s
+  const c = ctx.controllerClock;
+  const skew = c && ctx.uplinkOk ? Math.round((c.ours - c.theirs) / 1000) : undefined;
   const data = { now: iso, ntp, skew_s: skew };
   if (skew !== undefined && Math.abs(skew) > MAX_SKEW_S) {
     return r.fail(`the clock says ${iso}: ${skew > 0 ? 'ahead of' : 'behind'} the controller by ${Math.abs(skew)} s${ntpNote}`, ntpHint, data);
@@ -157,22 +212,6 @@ function ntpSynchronized(): boolean | undefined {
   } catch {
     return undefined; // no systemd (a container, the simulator): nothing to say
   }
-}
-
-/** the controller's HTTP Date header (RFC 9110 §6.6.1) on a plain request to the uplink URL */
-function serverDate(url: string, caFile?: string): Promise<number | undefined> {
-  const target = new URL(url.replace(/^ws/, 'http'));
-  const get = target.protocol === 'https:' ? https.get : http.get;
-  const ca = caFile ? fs.readFileSync(caFile) : undefined;
-  return new Promise((resolve, reject) => {
-    const req = get(target, { timeout: 3000, ...(ca ? { ca } : {}) }, (res) => {
-      res.resume();
-      const d = res.headers.date ? Date.parse(res.headers.date) : Number.NaN;
-      resolve(Number.isFinite(d) ? d : undefined);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
 }
 
 /** writes + fsyncs of a journal-sized record to time (SD cards vary by 100x) */

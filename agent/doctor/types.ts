@@ -18,7 +18,7 @@ export interface CheckResult {
 }
 
 /** the checks, in the order they run (README "Commissioning checks") */
-export const CHECKS = ['config', 'meter', 'io', 'board', 'fan', 'enable', 'relay', 'uplink', 'clock', 'storage'] as const;
+export const CHECKS = ['config', 'meter', 'io', 'board', 'fan', 'enable', 'relay', 'uplink', 'scada', 'clock', 'storage'] as const;
 export type CheckId = (typeof CHECKS)[number];
 
 export interface DoctorOptions {
@@ -65,6 +65,8 @@ export interface DoctorContext {
   boardsUp: Set<string>;
   /** the controller reached and accepted us */
   uplinkOk: boolean;
+  /** the controller's Date header on the uplink check's upgrade, and our clock (opts.now) then */
+  controllerClock?: { theirs: number; ours: number };
 }
 
 export const DOCTOR_DEFAULTS = {

@@ -111,6 +111,7 @@ export function formatSummary(file: string, r: VerifyResult): string {
     `grid                import ${f3(t.import_kwh)} kWh, export ${f3(t.export_kwh)} kWh`,
     `events              ${t.trips} trips, ${t.commands} commands, ${t.releases} releases, ${t.counter_resets} counter resets, ${t.meter_changes} meter changes, ${t.torn_tails} torn tails repaired`,
   ];
+  out.push(`clock steps         ${t.clock_steps} (${t.clock_step_records} record${t.clock_step_records === 1 ? '' : 's'} declare one, net ${t.clock_step_s > 0 ? '+' : ''}${t.clock_step_s} s of wall time against real time)`);
   if (t.unmeasured_s > 0) out.push(`unmeasured          ${t.unmeasured_s} s without meter power`);
   if (r.torn) out.push(`warning: line ${r.torn.line} is torn (${r.torn.bytes} bytes without a newline: a write cut off by a crash); ignored`);
   if (r.broken) out.push(`broken at line ${r.broken.line}${r.broken.seq !== undefined ? ` (record seq ${r.broken.seq})` : ''}: ${r.broken.reason}`);

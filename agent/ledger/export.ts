@@ -16,7 +16,7 @@ export function selectRange(records: LedgerRecord[], from?: number, to?: number)
 
 export const CSV_COLUMNS = [
   'seq', 'start', 'end', 'meter', 'source', 'import_kwh', 'export_kwh', 'miner_kwh', 'miner_surplus_kwh', 'miner_grid_kwh',
-  'surplus_kwh', 'unmeasured_s', 'trips', 'commands', 'releases', 'counter_resets', 'meter_changes', 'gap_s',
+  'surplus_kwh', 'unmeasured_s', 'trips', 'commands', 'releases', 'counter_resets', 'meter_changes', 'gap_s', 'clock_step_ms',
   'counter_import_start', 'counter_import_end', 'counter_export_start', 'counter_export_end', 'hash',
 ] as const;
 
@@ -36,6 +36,7 @@ export function toCsv(records: LedgerRecord[]): string {
       trips: count('trip'), commands: count('command'), releases: count('release'),
       counter_resets: count('counter-reset'), meter_changes: count('meter-replaced'),
       gap_s: r.gap ? (Date.parse(r.gap.to) - Date.parse(r.gap.from)) / 1000 : 0,
+      clock_step_ms: r.clock_step_ms ?? 0,
       counter_import_start: r.counters?.start?.import_kwh, counter_import_end: r.counters?.end?.import_kwh,
       counter_export_start: r.counters?.start?.export_kwh, counter_export_end: r.counters?.end?.export_kwh,
       hash: r.hash,

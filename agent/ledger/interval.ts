@@ -2,7 +2,9 @@ import { kwh, type CounterReading, type EnergySource, type LedgerEvent, type Rec
 
 /**
  * Energy accounting for one ledger interval, fed by meter samples and miner power (pure: no
- * clock, no I/O; times are the samples' own milliseconds).
+ * clock, no I/O). Every duration here is on the monotonic clock (`mono`, the samples' own
+ * monotonic stamps), so a wall-clock step neither invents nor loses energy; wall times (`at`)
+ * only label events. The Ledger maps its wall-clock interval boundaries onto monotonic time.
  *
  * Grid energy comes from the meter's cumulative import/export registers wherever two
  * consecutive samples both carry them: the register advance is the energy, exactly as the
@@ -17,7 +19,10 @@ import { kwh, type CounterReading, type EnergySource, type LedgerEvent, type Rec
  * `unmeasured_s`.
  */
 export interface SampleInput {
+  /** wall clock ms when read */
   at: number;
+  /** the same instant on the monotonic clock; when absent the Ledger derives it from `at` and its clock */
+  mono?: number;
   hz: number;
   kw: number;
   importKwh?: number;
@@ -38,11 +43,11 @@ const JITTER_KWH = 0.0005;
 const H = 3_600_000;
 
 export class IntervalBook {
-  /** held grid power (kW, + import) and when it was read */
+  /** held grid power (kW, + import) and when it was read (monotonic) */
   private g?: number;
   private gAt = 0;
   private m = 0;
-  /** integration cursor */
+  /** integration cursor (monotonic) */
   private cursor: number;
   /** register values at the previous sample; undefined: none to count from */
   private prevC: Record<Reg, number | undefined> = { import: undefined, export: undefined };
@@ -51,9 +56,10 @@ export class IntervalBook {
   private seg: Record<Reg, number> = { import: 0, export: 0 };
   private acc = this.zero();
   private startReading: CounterReading | null = null;
-  /** the first register reading of this run, for a restart gap */
+  /** the first register reading of this run, for a restart gap (`at`: wall clock) */
   firstReading?: { at: number; reading: CounterReading };
 
+  /** `start`: monotonic ms; `iso` labels events from their wall-clock ms */
   constructor(start: number, private readonly holdMs: number, private readonly maxEvents: number, private readonly iso: (ms: number) => string) {
     this.cursor = start;
   }
@@ -66,6 +72,7 @@ export class IntervalBook {
     };
   }
 
+  /** `at`: wall clock ms */
   event(at: number, kind: string, detail: Record<string, unknown> = {}): void {
     if (this.acc.events.length >= this.maxEvents) {
       this.acc.dropped++;
@@ -75,8 +82,8 @@ export class IntervalBook {
     this.acc.events.push({ at: this.iso(at), kind, ...rest });
   }
 
-  /** integrate held power up to `to` (never backwards) */
-  private integrate(to: number): void {
+  /** integrate held power up to monotonic `to` (never backwards) */
+  advance(to: number): void {
     if (to <= this.cursor) return;
     const from = this.cursor;
     this.acc.miner += (this.m * (to - from)) / H;
@@ -95,24 +102,20 @@ export class IntervalBook {
     this.cursor = to;
   }
 
-  /** the latest time accounted for */
+  /** the latest monotonic time accounted for */
   get lastTime(): number {
     return this.cursor;
   }
 
-  /** move to `to` without integrating (time that was skipped, not lived: a clock step) */
-  skip(to: number): void {
-    if (to > this.cursor) this.cursor = to;
-  }
-
-  miners(at: number, kw: number): void {
+  /** the miners' power from monotonic `mono` on */
+  miners(mono: number, kw: number): void {
     if (!Number.isFinite(kw) || kw < 0) return;
-    this.integrate(at);
+    this.advance(mono);
     this.m = kw;
   }
 
-  sample(s: SampleInput): void {
-    this.integrate(s.at);
+  sample(s: SampleInput & { mono: number }): void {
+    this.advance(s.mono);
     const first = !this.anySample;
     const valid = (x?: number) => typeof x === 'number' && Number.isFinite(x) && x >= 0;
     if (!this.firstReading && valid(s.importKwh) && valid(s.exportKwh)) {
@@ -145,7 +148,7 @@ export class IntervalBook {
     this.anySample = true;
     this.acc.sampled.samples++;
     this.g = s.kw;
-    this.gAt = s.at;
+    this.gAt = s.mono;
   }
 
   private fallback(r: Reg): void {
@@ -170,9 +173,9 @@ export class IntervalBook {
     return i === undefined || e === undefined ? null : { import_kwh: i, export_kwh: e };
   }
 
-  /** finish the interval at `end` and start the next one there */
+  /** finish the interval at monotonic `end` and start the next one there */
   close(end: number): IntervalTotals {
-    this.integrate(end);
+    this.advance(end);
     const a = this.acc;
     const imp = a.counter.import + a.fallback.import;
     const exp = a.counter.export + a.fallback.export;

@@ -23,7 +23,7 @@ export type EnergySource = 'counters' | 'integrated' | 'mixed' | 'none';
 
 export interface LedgerEvent {
   at: string;
-  /** trip | command | release (from the agent); counter-reset | meter-replaced | torn-tail (ledger's own) */
+  /** trip | command | release (from the agent); counter-reset | meter-replaced | torn-tail | clock-step (ledger's own) */
   kind: string;
   [detail: string]: unknown;
 }
@@ -66,6 +66,13 @@ export interface RecordBody {
   events: LedgerEvent[];
   /** events left out of `events` to bound the record's size */
   events_dropped?: number;
+  /**
+   * only on a record during which the wall clock stepped: its wall-clock length (end − start)
+   * minus the time that really passed in it (monotonic), in ms. Positive: the clock stepped
+   * ahead (wall time with no real time behind it); negative: it stepped back (the record holds
+   * more real time than its label). Energy is always integrated over the real time.
+   */
+  clock_step_ms?: number;
   gap?: LedgerGap;
   /** first 16 hex digits of SHA-256 of the signing key's SPKI DER */
   key: string;

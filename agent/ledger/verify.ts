@@ -6,8 +6,9 @@ import { GENESIS, LEDGER_VERSION, hashOf, parseLine, signatureValid, type Counte
 /**
  * Checks a ledger file: every line a record, every hash and signature, seq 0, 1, 2… with each
  * `prev` the hash of the record before, intervals back to back (a break only where a record
- * declares it as a gap), and counter readings that continue from one record to the next. The
- * first failure is reported with its line and seq; everything before it is intact.
+ * declares it as a gap), counter readings that continue from one record to the next, and a
+ * declared clock step (`clock_step_ms`) no longer than its record. The first failure is
+ * reported with its line and seq; everything before it is intact.
  * A torn last line (no newline: a crash mid-write) is reported but is not a break.
  */
 export interface LedgerTotals {
@@ -35,6 +36,12 @@ export interface LedgerTotals {
   counter_resets: number;
   meter_changes: number;
   torn_tails: number;
+  /** wall-clock steps seen (`clock-step` events) */
+  clock_steps: number;
+  /** records declaring `clock_step_ms` (a step touches every interval it skips) */
+  clock_step_records: number;
+  /** the sum of `clock_step_ms` in s: wall time labelled with no real time behind it (+), or real time beyond the labels (−) */
+  clock_step_s: number;
 }
 
 export interface VerifyResult {
@@ -58,6 +65,7 @@ export function emptyTotals(): LedgerTotals {
     gaps: 0, gap_s: 0, gap_import_kwh: 0, gap_export_kwh: 0,
     import_kwh: 0, export_kwh: 0, miner_kwh: 0, miner_surplus_kwh: 0, miner_grid_kwh: 0, surplus_kwh: 0, unmeasured_s: 0,
     trips: 0, commands: 0, releases: 0, counter_resets: 0, meter_changes: 0, torn_tails: 0,
+    clock_steps: 0, clock_step_records: 0, clock_step_s: 0,
   };
 }
 
@@ -79,6 +87,10 @@ export function addToTotals(t: LedgerTotals, r: LedgerRecord): void {
   }
   for (const k of ['import_kwh', 'export_kwh', 'miner_kwh', 'miner_surplus_kwh', 'miner_grid_kwh', 'surplus_kwh'] as const) t[k] = r6(t[k] + (r[k] ?? 0));
   t.unmeasured_s = r6(t.unmeasured_s + (r.unmeasured_s ?? 0));
+  if (typeof r.clock_step_ms === 'number') {
+    t.clock_step_records++;
+    t.clock_step_s = r6(t.clock_step_s + r.clock_step_ms / 1000);
+  }
   for (const e of r.events ?? []) {
     if (e.kind === 'trip') t.trips++;
     else if (e.kind === 'command') t.commands++;
@@ -86,6 +98,7 @@ export function addToTotals(t: LedgerTotals, r: LedgerRecord): void {
     else if (e.kind === 'counter-reset') t.counter_resets++;
     else if (e.kind === 'meter-replaced') t.meter_changes++;
     else if (e.kind === 'torn-tail') t.torn_tails++;
+    else if (e.kind === 'clock-step') t.clock_steps++;
   }
 }
 
@@ -126,6 +139,12 @@ function linkProblem(r: LedgerRecord, prev: LedgerRecord | undefined, expectedSe
 
 function selfProblem(r: LedgerRecord): string | undefined {
   if (r.v !== LEDGER_VERSION) return `unknown record version ${String(r.v)}`;
+  if (r.clock_step_ms !== undefined) {
+    if (!Number.isInteger(r.clock_step_ms)) return 'clock_step_ms is not a whole number of milliseconds';
+    // wall length − step = the real time in the record, which cannot be negative
+    const wallMs = Date.parse(r.end) - Date.parse(r.start);
+    if (wallMs - r.clock_step_ms < 0) return `declares a clock step of ${r.clock_step_ms} ms, more than its ${wallMs} ms length`;
+  }
   if (r.source === 'counters' && r.counters?.start && r.counters.end) {
     const di = r.counters.end.import_kwh - r.counters.start.import_kwh;
     const de = r.counters.end.export_kwh - r.counters.start.export_kwh;

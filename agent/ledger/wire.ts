@@ -6,7 +6,8 @@ import type { LedgerRecord } from './record';
 
 /**
  * Feeds a Ledger from the running agent, so the composition root needs one call:
- *  - every meter 'sample' -> ledger.sample(), with the miners' power at that moment
+ *  - every meter 'sample' -> ledger.sample(), with the miners' power at that moment (energy is
+ *    timed by the sample's monotonic stamp `mono`, labels by its wall time `at`)
  *  - the miners' power once a second as well, so it is tracked while the meter is silent
  *  - site 'trip' ({source, latencyMs}) -> note('trip'); site 'control' releases -> note('release')
  *  - commands from the controller (uplink 'command') -> note('command')
@@ -26,7 +27,7 @@ export interface LedgerSources {
 export function wireLedger(ledger: Ledger, src: LedgerSources): () => void {
   const onSample = (s: MeterSample) => {
     ledger.sample(s);
-    ledger.miners(s.at, src.minersKw());
+    ledger.miners(s.at, src.minersKw(), s.mono);
   };
   const onTrip = (t: { source: string; latencyMs: number }) =>
     ledger.note('trip', { source: t.source, latency_ms: Math.round(t.latencyMs * 100) / 100 });
@@ -39,7 +40,7 @@ export function wireLedger(ledger: Ledger, src: LedgerSources): () => void {
   src.site?.on('trip', onTrip);
   src.site?.on('control', onControl);
   src.uplink?.on('command', onCommand);
-  const timer = src.clock.setInterval(() => ledger.miners(src.clock.now(), src.minersKw()), 1000);
+  const timer = src.clock.setInterval(() => ledger.miners(src.clock.now(), src.minersKw(), src.clock.monotonic()), 1000);
   return () => {
     timer.cancel();
     src.meter.off('sample', onSample);

@@ -114,7 +114,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     });
   }
 
-  function fmt(v, d, unit) { return isFinite(v) ? v.toFixed(d) + (unit ? ' ' + unit : '') : '\u2013'; }
+  function fmt(v, d, unit) { return typeof v === 'number' && isFinite(v) ? v.toFixed(d) + (unit ? ' ' + unit : '') : '\u2013'; }
 
   function render() {
     plot('p-grid', [{ key: 'grid', color: '#58a6ff' }], { digits: 1, include: 0 });

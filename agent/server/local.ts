@@ -66,6 +66,9 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
   if (opts.token === undefined && !isLoopback(host)) {
     throw new HashflexError('local.token: required when local.listen is not a loopback address', ErrorCode.ConfigInvalid);
   }
+  // the config refuses it too (security.ts); here because an empty token would key the cookie's
+  // HMAC with the empty string, a cookie anyone can compute
+  if (opts.token === '') throw new HashflexError('local.token: is empty', ErrorCode.ConfigInvalid);
   const log = logger('local');
   const token = opts.token;
   const keep = opts.history ?? 600;

@@ -25,7 +25,7 @@ export function siteMetrics(site: Site): string {
   family('hashflex_board_on', 'gauge', '1 while the board hashes', t.boards.map((b) => [{ board: b.id }, b.on ? 1 : 0]));
   family('hashflex_board_mhz', 'gauge', 'Chip frequency', t.boards.map((b) => [{ board: b.id }, b.mhz]));
   family('hashflex_board_kw', 'gauge', 'Board power estimate', t.boards.map((b) => [{ board: b.id }, b.kw]));
-  family('hashflex_board_temp_c', 'gauge', 'Board temperature', t.boards.map((b) => [{ board: b.id }, b.temp_c]));
+  family('hashflex_board_temp_c', 'gauge', 'Board temperature', t.boards.map((b) => [{ board: b.id }, b.temp_c ?? Number.NaN]));
   family('hashflex_fan_duty', 'gauge', 'Fan PWM duty 0..1', t.fans.map((f) => [{ fan: f.id }, f.duty]));
   family('hashflex_fan_rpm', 'gauge', 'Fan speed', t.fans.map((f) => [{ fan: f.id }, f.rpm]));
   for (const key of ['requests', 'frames', 'timeouts', 'crcErrors', 'exceptions', 'resyncs', 'reconnects']) {

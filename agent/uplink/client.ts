@@ -34,9 +34,16 @@ import { wsTransport } from './ws-transport';
  * dropped: it is the safe direction, and losing a trip behind a flood would be worse than
  * honouring a repeated one.
  *
+ * A frame the journal cannot store (full SD card) is still sent, from memory, marked
+ * `"journaled": false` (journal.ts); the uplink then reports an event `fault` with source
+ * `journal` to the controller itself, and `recover` once writes work again, and emits the same
+ * as 'journal' ({ kind: 'fault', source: 'journal', detail } | { kind: 'recover', source:
+ * 'journal', ... }) for local consumers.
+ *
  * Events: 'connected' (), 'disconnected' ({ code, reason }), 'command' (Command),
- * 'auth_failed' (status), 'rejected' ({ id, error }), and 'telemetry' / 'event' (the frame
- * object, after it was journaled) for local consumers such as the status server.
+ * 'auth_failed' (status), 'rejected' ({ id, error }), 'journal' (above), and 'telemetry' /
+ * 'event' (the frame object, after it was journaled) for local consumers such as the status
+ * server.
  */
 
 export interface UplinkOptions {
@@ -89,6 +96,8 @@ const MAX_PENDING_ACKS = 64;
 
 /** the transport for opts.url; throws ConfigInvalid for an unknown scheme or missing MQTT site */
 export function transportFor(opts: UplinkOptions, ca: Buffer | undefined, clock: Clock): Transport {
+  // the config refuses it too (security.ts); an empty token would connect with no credentials
+  if (opts.token === '' || opts.mqtt?.password === '') throw new HashflexError('uplink.token: is empty', ErrorCode.ConfigInvalid);
   if (/^wss?:\/\//i.test(opts.url)) {
     return wsTransport({ url: opts.url, token: opts.token, ca, maxPayload: opts.maxPayload, pingMs: opts.pingMs }, clock);
   }
@@ -125,6 +134,11 @@ export class Uplink extends EventEmitter {
   private tokens: number;
   private tokensAt: number;
   private droppedOnThisLink = 0;
+  /** a journal fault has been reported and not yet its recovery */
+  private journalFaulted = false;
+  /** events handed to queueEvent(), journaled and sent at the next setImmediate, in order */
+  private queued: { body: EventBody; ts: string }[] = [];
+  private flushing?: NodeJS.Immediate;
 
   /** `transport` overrides the one picked by the url's scheme (tests, other pipes) */
   constructor(private readonly opts: UplinkOptions, private readonly clock: Clock = realClock, transport?: Transport) {
@@ -140,6 +154,62 @@ export class Uplink extends EventEmitter {
   /** the journal's background fsync finished: frames up to its seq may now go out */
   private readonly onDurable = (): void => this.pump();
 
+  /**
+   * The journal's first failed write (it is inside an append, perhaps this uplink's own): the
+   * fault event goes out right after, as a frame of its own.
+   */
+  private readonly onJournalFault = (err: Error): void => {
+    queueMicrotask(() => this.journalFault(err.message));
+  };
+
+  private readonly onJournalRecover = (): void => {
+    queueMicrotask(() => this.journalRecover());
+  };
+
+  /**
+   * Journal and send an event after the present synchronous work (at the next setImmediate),
+   * for listeners on the control path (Site 'control' and 'trip'): the append — an fsync in
+   * `full` mode, now and then an inline SQLite checkpoint — then never runs inside the code
+   * that detected the condition, and waits behind the I/O callbacks already due. `ts` is taken
+   * now; seq follows call order (a telemetry() or event() call first journals what is queued);
+   * the frame is still journaled before it is sent. Queued events are written at stop().
+   */
+  queueEvent(body: EventBody): void {
+    this.queued.push({ body, ts: new Date(this.clock.now()).toISOString() });
+    this.flushing ??= setImmediate(() => this.flushQueued());
+  }
+
+  private flushQueued(): void {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    for (const q of this.queued.splice(0)) this.report('event', q.body, q.ts);
+  }
+
+  private journalFault(message: string): void {
+    if (this.journalFaulted || !this.journal.failing) return;
+    this.journalFaulted = true;
+    const e = { kind: 'fault' as const, source: 'journal', detail: `journal write failed (${message}): frames are sent from memory, not durable` };
+    this.queueEvent(e);
+    this.emitLocal('journal', e);
+  }
+
+  private journalRecover(): void {
+    if (!this.journalFaulted || this.journal.failing) return;
+    this.journalFaulted = false;
+    const st = this.journal.stats();
+    const e = { kind: 'recover' as const, source: 'journal', unjournaled: st.unjournaled, memory_dropped: st.memoryDropped };
+    this.queueEvent(e);
+    this.emitLocal('journal', e);
+  }
+
+  private emitLocal(name: string, value: unknown): void {
+    try {
+      this.emit(name, value);
+    } catch (e) {
+      this.log.error({ err: e }, `${name} listener threw`);
+    }
+  }
+
   get connected(): boolean {
     return this.isOpen;
   }
@@ -148,12 +218,19 @@ export class Uplink extends EventEmitter {
     if (!this.stopped) return;
     this.stopped = false;
     this.journal.on('durable', this.onDurable);
+    this.journal.on('fault', this.onJournalFault);
+    this.journal.on('recover', this.onJournalRecover);
+    // writes that failed before the start are reported as well
+    if (this.journal.failing) this.onJournalFault(new Error('failing since before the uplink started'));
     this.connect();
   }
 
   async stop(): Promise<void> {
+    this.flushQueued();
     this.stopped = true;
     this.journal.off('durable', this.onDurable);
+    this.journal.off('fault', this.onJournalFault);
+    this.journal.off('recover', this.onJournalRecover);
     this.retryTimer?.cancel();
     this.stableTimer?.cancel();
     const link = this.link;
@@ -163,7 +240,7 @@ export class Uplink extends EventEmitter {
     await link?.close();
   }
 
-  /** journal a telemetry frame, then send it if connected; returns its seq (-1 if the journal failed) */
+  /** journal a telemetry frame, then send it if connected; returns its seq (a frame the journal could not store is sent from memory) */
   telemetry(body: TelemetryBody): number {
     return this.report('telemetry', body);
   }
@@ -187,20 +264,27 @@ export class Uplink extends EventEmitter {
     return (this.opts.commandRate ?? 20) * 5;
   }
 
-  private report(kind: 'telemetry' | 'event', body: object): number {
-    const ts = new Date(this.clock.now()).toISOString();
+  private report(kind: 'telemetry' | 'event', body: object, at?: string): number {
+    // what queueEvent() holds was called for first: it takes the lower seqs
+    if (this.queued.length && at === undefined) this.flushQueued();
+    const ts = at ?? new Date(this.clock.now()).toISOString();
     let row;
     let frame: object | undefined;
     try {
-      row = this.journal.append(kind, (seq) => {
+      row = this.journal.append(kind, (seq, journaled) => {
         // head fields first, and again last so a body can never override them
-        frame = Object.assign({ type: kind, seq, ts }, body, { type: kind, seq, ts });
+        frame = Object.assign({ type: kind, seq, ts }, body, { type: kind, seq, ts }, journaled ? {} : { journaled: false });
         return JSON.stringify(frame);
       });
+      if (row.journaled === false) {
+        this.stats.journalErrors++;
+        this.stats.lastError = 'journal write failed: frame sent from memory';
+      }
     } catch (e) {
+      // not a failed write (the journal holds those in memory): a frame that cannot be rendered
       this.stats.journalErrors++;
       this.stats.lastError = (e as Error).message;
-      this.log.error({ err: e }, 'journal append failed');
+      this.log.error({ err: e }, 'frame not sent: it cannot be rendered');
       return -1;
     }
     if (this.isOpen && this.link && !this.batchInFlight && this.cursor === row.seq - 1 && row.seq <= this.journal.durableSeq) {
@@ -210,11 +294,7 @@ export class Uplink extends EventEmitter {
     } else this.pump();
     // local consumers (the status server's live view) get the frame as journaled; their
     // failures are theirs, never the caller's
-    try {
-      this.emit(kind, frame);
-    } catch (e) {
-      this.log.error({ err: e }, `${kind} listener threw`);
-    }
+    this.emitLocal(kind, frame);
     return row.seq;
   }
 
@@ -228,13 +308,14 @@ export class Uplink extends EventEmitter {
     const kindOf = (text: string): 'telemetry' | 'event' => (text.startsWith('{"type":"event"') ? 'event' : 'telemetry');
     for (let i = 0; i < rows.length - 1; i++) link.send(kindOf(rows[i].text), rows[i].text);
     const last = rows[rows.length - 1].text;
+    // moved before the last send: a transport that calls back at once must pump from past this batch
+    this.cursor = rows[rows.length - 1].seq;
+    this.stats.sent += rows.length;
     link.send(kindOf(last), last, (err) => {
       if (link !== this.link) return;
       this.batchInFlight = false;
       if (!err) this.pump();
     });
-    this.cursor = rows[rows.length - 1].seq;
-    this.stats.sent += rows.length;
   }
 
   private connect(): void {

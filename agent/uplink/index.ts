@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { type Clock, realClock } from '../clock';
 import { ErrorCode, HashflexError } from '../errors';
+import { readSecret } from '../security';
 import { Uplink, type UplinkOptions } from './client';
 import type { MqttOptions } from './mqtt-transport';
 import { DEFAULT_MAX_BYTES, Journal, type JournalSync } from './journal';
@@ -60,19 +61,15 @@ export interface StorageConfig {
   journal_checkpoint?: 'inline' | 'worker';
 }
 
-/** `token` or the first line of `token_file` (trimmed); `where` names the section for errors */
+/**
+ * `token`, or `token_file` read by the secret rule (security.ts: its first line, trailing
+ * whitespace trimmed, at least 8 characters); `where` names the section for errors. A token
+ * that breaks the rule is a ConfigInvalid error naming its key, never used.
+ */
 export function readToken(cfg: { token?: string; token_file?: string }, where: string): string | undefined {
-  if (cfg.token !== undefined) return cfg.token;
-  if (cfg.token_file === undefined) return undefined;
-  let text: string;
-  try {
-    text = fs.readFileSync(cfg.token_file, 'utf8');
-  } catch (e) {
-    throw new HashflexError(`${where}.token_file: cannot read ${cfg.token_file}: ${(e as NodeJS.ErrnoException).code ?? e}`, ErrorCode.ConfigInvalid);
-  }
-  const token = text.split('\n')[0].trim();
-  if (!token) throw new HashflexError(`${where}.token_file: ${cfg.token_file} is empty`, ErrorCode.ConfigInvalid);
-  return token;
+  const r = readSecret({ key: `${where}.token`, inline: cfg.token, file: cfg.token_file }, process.cwd());
+  if (r.problem) throw new HashflexError(r.problem, ErrorCode.ConfigInvalid);
+  return r.value;
 }
 
 export interface UplinkFromConfig {

@@ -10,10 +10,16 @@ export const PROTOCOL_VERSION = 1;
 
 export type SiteState = 'running' | 'curtailed' | 'tripped' | 'ramping' | 'fault';
 export type ControlMode = 'surplus' | 'setpoint' | 'heat' | 'off';
-/** `ledger` is an addition to the contract's kinds: a signed surplus-ledger record */
-export type EventKind = 'trip' | 'release' | 'fault' | 'recover' | 'ledger';
-/** `fan-failure` and `io-lost` are additions to the contract's sources */
-export type TripSource = 'command' | 'relay' | 'underfrequency' | 'meter-lost' | 'overtemp' | 'fan-failure' | 'io-lost';
+/**
+ * Additions to the contract's kinds: `ledger` (a signed surplus-ledger record) and `settled`
+ * (after a trip with network miners: their readings and the meter show the power gone)
+ */
+export type EventKind = 'trip' | 'release' | 'fault' | 'recover' | 'ledger' | 'settled';
+/**
+ * `fan-failure`, `io-lost`, `scada` (the SCADA curtail coil, DESIGN §8) and `openadr` (an
+ * OpenADR 3 curtailment, §9) are additions to the contract's sources
+ */
+export type TripSource = 'command' | 'relay' | 'underfrequency' | 'meter-lost' | 'overtemp' | 'fan-failure' | 'io-lost' | 'scada' | 'openadr';
 
 // ---- agent -> controller -------------------------------------------------------------------
 

@@ -3,12 +3,14 @@ import type Firmata from 'firmata';
 import type five from 'johnny-five';
 import type { Clock, Timer } from '../../agent/clock';
 import { ErrorCode, HashflexError } from '../../agent/errors';
-import { newCounters, type FanStatus, type IoBoard, type LinkCounters } from '../../agent/hardware';
+import { newCounters, type FanStatus, type IoBoard, type LinkCounters, type PinFault } from '../../agent/hardware';
 import { logger } from '../../agent/log';
 import { openTransport, describeSpec } from '../transport';
+import { EnableLines } from './enables';
 import { FirmataLink } from './link';
 import { FirmataStreamMonitor } from './monitor';
 import { withDefaults, type IoOptions, type ResolvedIoOptions } from './options';
+import { RelayWatch, type RelayHost, type RelayPin } from './relay';
 import { countsToCelsius } from './thermistor';
 
 const log = logger('io');
@@ -21,8 +23,6 @@ const QUERY_FIRMWARE = Buffer.from([0xf0, 0x79, 0xf7]);
 const GARBAGE_LIMIT = 64;
 /** Firmata sysex command of every OneWire reply (Firmata protocol 2.6, "OneWire") */
 const ONEWIRE_DATA = 0x73;
-/** clean windows without an answer to the re-query after which a release counts anyway */
-const RELEASE_UNANSWERED_WINDOWS = 4;
 
 /**
  * firmata.js and johnny-five, loaded on the first connect rather than at import: a site without
@@ -49,27 +49,24 @@ interface Conn {
   io: Firmata;
   board: five.Board;
   monitor: FirmataStreamMonitor;
+  /** handshake done and pins configured: writes go out */
   ready: boolean;
+  /**
+   * the relay contact has been read on this connection (or there is no relay to read): only now
+   * may an enable line go high, and only now is the board 'ready' (see onReady)
+   */
+  armed: boolean;
+  /** pins of this board that cannot do their job, told after 'ready' */
+  pinFaults: PinFault[];
+  /** shedEnables() callers whose bytes are not handed to the OS yet; a lost connection settles them */
+  sheds: (() => void)[];
   lastFrameAt: number;
   windowFrames: number;
   windowGarbage: number;
   timers: Timer[];
   /** noise count before the chunk now being parsed: noise around a forged frame counts too */
   chunkNoiseMark: number;
-  /** the question asked of the board a window after a trip (see onRelayLevel) */
-  tripCheck?: Timer;
-  /** a relay release seen but not yet believed (see onRelayLevel) */
-  release?: PendingRelease;
-}
-
-interface PendingRelease {
-  timer: Timer;
-  /** monitor.garbage + monitor.resyncs when the window began: any change = noise in the window */
-  noiseMark: number;
-  /** an inactive report arrived after this window's re-query went out */
-  answered: boolean;
-  /** windows that ended clean but unanswered */
-  unanswered: number;
+  relay?: RelayWatch;
 }
 
 /**
@@ -80,9 +77,12 @@ interface PendingRelease {
  * johnny-five's Pin/Sensor/Button classes: those poll their value with a 20 ms setInterval that
  * can never be cancelled (a leak on every reconnect, and up to 20 ms added to the relay trip), and
  * Pin re-sends the pin mode before every write. The relay contact is therefore seen in the same
- * tick its digital message is parsed, and an enable-line write goes to the OS synchronously.
+ * tick its digital message is parsed, and an enable-line write is handed to the link at once.
+ * Enable lines are written as whole 8-pin ports (Firmata's digital message), from the levels
+ * wanted here: a trip is one message per port, whatever the number of boards.
  *
- * Desired outputs (enable lines, fan duty) are kept here and re-applied after every reconnect.
+ * Desired outputs (enable lines, fan duty) are kept here and re-applied after every reconnect,
+ * enable lines only once the relay contact has been read on the new connection.
  */
 export class FirmataIoBoard extends EventEmitter implements IoBoard {
   readonly counters: LinkCounters = newCounters();
@@ -90,7 +90,7 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
   rxAt = 0;
   private readonly o: ResolvedIoOptions;
   private conn?: Conn;
-  private readonly enableWanted = new Map<string, boolean>();
+  private readonly lines: EnableLines;
   private readonly dutyWanted = new Map<string, number>();
   private readonly rpm = new Map<string, number>();
   private readonly temps = new Map<string, number>();
@@ -99,6 +99,15 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
   /** what temperatures() returns until a reading changes (it is polled per board per sample) */
   private tempsView?: Readonly<Record<string, number>>;
   private relay = false;
+  /** the relay contact's state as the watch of each connection sees and sets it */
+  private readonly relayHost: RelayHost = ((board: FirmataIoBoard) => ({
+    get active() { return board.relay; },
+    set(active: boolean) {
+      board.relay = active;
+      board.tell('relay', active);
+    },
+    asked() { board.counters.requests++; },
+  }))(this);
   private closed = true;
   private inOutage = false;
   private everReady = false;
@@ -112,7 +121,7 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
   constructor(opts: IoOptions, private readonly clock: Clock) {
     super();
     this.o = withDefaults(opts);
-    for (const id of Object.keys(this.o.enable)) this.enableWanted.set(id, false);
+    this.lines = new EnableLines(this.o.enable, this.o.relay?.pin);
     for (const f of this.o.fans) this.dutyWanted.set(f.id, 0);
     this.markUnknown();
   }
@@ -121,8 +130,9 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     return this.relay;
   }
 
+  /** handshake done, pins configured and the relay contact read */
   get connected(): boolean {
-    return this.conn?.ready ?? false;
+    return this.conn?.armed ?? false;
   }
 
   /**
@@ -140,22 +150,35 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
   }
 
   setEnable(boardId: string, on: boolean): void {
-    const pin = this.o.enable[boardId];
-    if (pin === undefined) return;
-    this.enableWanted.set(boardId, on);
+    const port = this.lines.want(boardId, on);
     const c = this.conn;
-    if (!c?.ready) return;
-    try {
-      this.writeDigital(c.io, pin, on);
-      this.counters.requests++;
-    } catch (e) {
-      this.lose(new HashflexError(`enable pin ${pin}: ${(e as Error).message}`, ErrorCode.DeviceFault));
-    }
+    // not connected: applied once the relay has been read on the next connection
+    if (port === undefined || !c?.ready || (on && !c.armed)) return;
+    this.writeEnablePort(c, port);
   }
 
+  /**
+   * The trip path's half on this board: every enable line low, one digital message per port
+   * that holds one, written whatever the lines were (a line the driver thinks low may not be:
+   * a forged or lost frame). Resolves when the link has handed every one of those messages to
+   * the OS (the write callback: the bytes are in the kernel's tty buffer, as the site's `curtail`
+   * ack requires: issue 17), or when the connection is lost first; at once when not connected.
+   * Never rejects. Unlike whenWritten() it does not wait for writes that are not its own.
+   */
   shedEnables(): Promise<void> {
-    for (const id of Object.keys(this.o.enable)) this.setEnable(id, false);
-    return this.whenWritten();
+    this.lines.wantAllLow();
+    const c = this.conn;
+    if (!c?.ready || this.lines.portCount === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      let left = this.lines.portCount;
+      const settle = () => {
+        const i = c.sheds.indexOf(settle);
+        if (i >= 0) c.sheds.splice(i, 1);
+        resolve();
+      };
+      c.sheds.push(settle);
+      for (const port of this.lines.ports) this.writeEnablePort(c, port, () => { if (--left === 0) settle(); });
+    });
   }
 
   setFanDuty(fanId: string, duty: number): void {
@@ -166,6 +189,8 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     this.dutyWanted.set(fanId, d);
     const c = this.conn;
     if (!c?.ready || same) return; // a control loop re-sends its duty every cycle; the board keeps it
+    // a pin fault, told already; writing it anyway would make firmata.js throw for a pin the board lacks
+    if (c.pinFaults.some((f) => f.function === 'fan' && f.id === fanId)) return;
     try {
       c.io.pwmWrite(fan.pwmPin, Math.round(d * (c.io.RESOLUTION.PWM ?? 255)));
       this.counters.requests++;
@@ -236,10 +261,15 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     io.once('reportversion', () => link.write(QUERY_FIRMWARE));
     const board = new five.Board({ io, repl: false, debug: false, sigint: false, timeout: this.o.handshakeMs * 2 });
     board.on('error', () => { /* johnny-five's own connect timeout; ours fires first */ });
-    const c: Conn = { link, io, board, monitor, ready: false, lastFrameAt: this.clock.monotonic(), windowFrames: 0, windowGarbage: 0, timers: [], chunkNoiseMark: 0 };
+    const c: Conn = {
+      link, io, board, monitor, ready: false, armed: false, pinFaults: [], sheds: [],
+      lastFrameAt: this.clock.monotonic(), windowFrames: 0, windowGarbage: 0, timers: [], chunkNoiseMark: 0,
+    };
     this.conn = c;
     c.timers.push(this.clock.setTimeout(() => {
-      if (!c.ready) this.lose(new HashflexError(`${describeSpec(this.o.serial)}: no Firmata handshake in ${this.o.handshakeMs} ms`, ErrorCode.DeviceUnresponsive, { timeout: true }));
+      if (c.armed || this.conn !== c) return;
+      const what = c.ready ? `the relay input (pin ${this.o.relay?.pin}) not reported` : 'no Firmata handshake';
+      this.lose(new HashflexError(`${describeSpec(this.o.serial)}: ${what} in ${this.o.handshakeMs} ms`, ErrorCode.DeviceUnresponsive, { timeout: true }));
     }, this.o.handshakeMs));
     board.once('ready', () => this.onReady(c));
     link.announceOpen();
@@ -260,67 +290,87 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     c.windowGarbage += bad;
   }
 
+  /**
+   * Handshake done: configure every pin, then wait for the relay contact's first report on this
+   * connection before the board counts as ready (issue 18). Until then no enable line goes high:
+   * after a reconnect the contact may have closed meanwhile, and re-applying the lines wanted
+   * high first would raise them for the round trip it takes to learn so. Ports holding only
+   * lines wanted low are written at once (that is every port at start-up and after an io-lost
+   * trip); a port with a line wanted high (io.on_fault: hold) is left as the board holds it
+   * until then, so a board that kept its outputs through a link blip (no DTR reset over TCP)
+   * is neither raised nor glitched off.
+   *
+   * A pin this board cannot use is a fault of that function, reported ('pin-fault') but not
+   * fatal: the enable lines and the relay must keep working when, say, one fan's PWM pin is
+   * wrong. Safety pins first.
+   */
   private onReady(c: Conn): void {
     if (this.conn !== c) return;
     const io = c.io;
-    // A pin this board cannot drive is a config fault, reported but not fatal: the enable lines
-    // and the relay must keep working when, say, one fan's PWM pin is wrong. Safety pins first.
-    const problems: string[] = [];
-    const each = <T>(items: T[], setup: (x: T) => void) => {
+    const faults: PinFault[] = [];
+    const each = <T>(items: T[], fn: PinFault['function'], id: (x: T) => string, setup: (x: T) => void): boolean => {
+      let ok = true;
       for (const x of items) {
         try {
           setup(x);
         } catch (e) {
-          problems.push((e as Error).message);
+          ok = false;
+          faults.push({ function: fn, id: id(x), error: (e as Error).message });
         }
       }
+      return ok;
     };
-    each(Object.entries(this.o.enable), ([id, pin]) => {
+    each(Object.entries(this.o.enable), 'enable', ([id]) => id, ([id, pin]) => {
       this.checkPin(io, pin, MODE.OUTPUT, `enable line of ${id}`);
       io.pinMode(pin, MODE.OUTPUT);
-      this.writeDigital(io, pin, this.enableWanted.get(id) ?? false);
     });
-    each(this.o.relay ? [this.o.relay] : [], (r) => this.watchRelay(c, r));
-    each(this.o.fans, (f) => {
+    const relay = this.o.relay;
+    const watching = relay !== undefined && each([relay], 'relay', () => 'relay', (r) => this.watchRelay(c, r));
+    each(this.o.fans, 'fan', (f) => f.id, (f) => {
       this.checkPin(io, f.pwmPin, MODE.PWM, `PWM of fan ${f.id}`);
       io.pinMode(f.pwmPin, MODE.PWM);
       io.pwmWrite(f.pwmPin, Math.round((this.dutyWanted.get(f.id) ?? 0) * (io.RESOLUTION.PWM ?? 255)));
     });
-    each(this.o.fans, (f) => this.readAnalog(io, f.tachChannel, `tach of fan ${f.id}`, (raw, max) => this.rpm.set(f.id, (raw / max) * f.fullScaleRpm)));
-    each(this.o.thermistors, (t) => this.readAnalog(io, t.channel, `thermistor ${t.id}`, (raw, max) => {
+    each(this.o.fans, 'tach', (f) => f.id, (f) => this.readAnalog(io, f.tachChannel, `tach of fan ${f.id}`, (raw, max) => this.rpm.set(f.id, (raw / max) * f.fullScaleRpm)));
+    // an unusable channel gets no listener: that thermistor reads NaN (unknown), as while disconnected
+    each(this.o.thermistors, 'thermistor', (t) => t.id, (t) => this.readAnalog(io, t.channel, `thermistor ${t.id}`, (raw, max) => {
       if (this.tempCounts.get(t.id) === raw) return;
       this.tempCounts.set(t.id, raw);
       this.setTemp(t.id, countsToCelsius(raw, max, t.curve));
     }));
     c.ready = true;
+    c.pinFaults = faults;
+    for (const port of this.lines.ports) if (!this.lines.wantsHigh(port)) this.writeEnablePort(c, port);
     c.lastFrameAt = this.clock.monotonic();
     const tick = Math.max(10, Math.floor(this.o.watchdogMs / 3));
     c.timers.push(this.clock.setInterval(() => this.watchdog(c, tick), tick));
+    if (!watching) this.arm(c);
+  }
+
+  /** the relay contact is known on this connection: enable lines as wanted, and the board is ready */
+  private arm(c: Conn): void {
+    if (this.conn !== c || c.armed) return;
+    c.armed = true;
+    for (const port of this.lines.ports) if (this.lines.wantsHigh(port)) this.writeEnablePort(c, port);
     if (this.everReady) this.counters.reconnects++;
     this.everReady = true;
     this.inOutage = false;
     this.attempt = 0;
-    log.info({ device: describeSpec(this.o.serial), firmware: io.firmware.name, version: io.version }, 'I/O board ready');
+    log.info({ device: describeSpec(this.o.serial), firmware: c.io.firmware.name, version: c.io.version }, 'I/O board ready');
     this.firstReady?.();
     this.firstReady = undefined;
     this.tell('ready');
-    if (problems.length) {
-      this.lastError = new HashflexError(`I/O board pins: ${problems.join('; ')}`, ErrorCode.DeviceFault);
-      log.error({ problems }, 'I/O board pins not usable');
-      this.tell('fault', this.lastError);
-    }
+    if (c.pinFaults.length === 0) return;
+    // for doctor, which reports it; the site hears of each pin on its own, right after 'ready'
+    this.lastError = new HashflexError(`I/O board pins: ${c.pinFaults.map((f) => f.error).join('; ')}`, ErrorCode.DeviceFault);
+    log.error({ problems: c.pinFaults }, 'I/O board pins not usable');
+    for (const f of c.pinFaults) this.tell('pin-fault', f);
   }
 
-  /**
-   * firmata.js writes a whole 8-pin port from its image, and that image holds the last level READ
-   * on the port's inputs. StandardFirmata 2.5 turns on the pull-up of an INPUT pin written 1
-   * (digitalWriteCallback), which would latch an active-high relay input "active" for good. So
-   * input bits are cleared before every write: 0 on a non-output pin is ignored by the firmware.
-   */
-  private writeDigital(io: Firmata, pin: number, on: boolean): void {
-    const relay = this.o.relay?.pin;
-    if (relay !== undefined && relay >> 3 === pin >> 3) io.ports[pin >> 3] &= ~(1 << (relay & 7));
-    io.digitalWrite(pin, on ? 1 : 0);
+  /** one port's enable lines as wanted (none high before the connection is armed), to the link */
+  private writeEnablePort(c: Conn, port: number, written?: () => void): void {
+    this.counters.requests++;
+    c.link.write(this.lines.message(c.io, port, c.armed), written);
   }
 
   private checkPin(io: Firmata, pin: number, mode: number, what: string): void {
@@ -338,84 +388,14 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
     io.reportAnalogPin(ch, 1);
   }
 
-  private watchRelay(c: Conn, relay: { pin: number; active: 'low' | 'high'; releaseMs: number }): void {
-    const io = c.io;
+  private watchRelay(c: Conn, relay: RelayPin): void {
     // an active-low contact is a dry contact to ground: the board's pull-up holds it high when open
     const mode = relay.active === 'low' ? MODE.PULLUP : MODE.INPUT;
-    this.checkPin(io, relay.pin, mode, 'grid relay input');
-    io.pinMode(relay.pin, mode);
-    const activeLevel = relay.active === 'low' ? 0 : 1;
-    io.on(`digital-read-${relay.pin}`, (level: number) => this.onRelayLevel(c, relay, level === activeLevel));
-    io.reportDigitalPin(relay.pin, 1);
-  }
-
-  /**
-   * One report of the relay contact. Firmata has no checksum, so line noise can forge a digital
-   * message and with it a contact change either way. The two ways are not equal:
-   *  - active (trip): believed at once, on the fast path, in the tick it was parsed. A forged
-   *    trip costs two release windows (the board is asked again after one); a missed one could
-   *    cost the site its grid connection.
-   *  - inactive while tripped (release): believed only once the contact has stayed inactive for
-   *    `release_ms` on a clean line (the stream monitor counted no stray byte or broken frame in
-   *    the window) and the board, asked again (report-digital on; StandardFirmata answers with
-   *    the port's present state), has confirmed it. An active report in the window cancels the
-   *    release; noise in the window, or no answer, starts it again with a fresh question. A
-   *    board that never answers the question gets its release after RELEASE_UNANSWERED_WINDOWS
-   *    clean windows.
-   */
-  private onRelayLevel(c: Conn, relay: { pin: number; releaseMs: number }, active: boolean): void {
-    if (this.conn !== c) return;
-    if (active) {
-      if (c.release) this.cancelRelease(c);
-      if (this.relay) return;
-      this.relay = true;
-      this.tell('relay', true); // fast path: listeners run before anything else is parsed
-      // the board reports a port only when it changes: a forged trip would stand until the
-      // contact next moved. So, a window later (the trip's writes long gone), ask again; an
-      // "open" answer starts a release like any other.
-      c.tripCheck?.cancel();
-      c.tripCheck = this.clock.setTimeout(() => {
-        if (this.conn === c && this.relay && !c.release) c.io.reportDigitalPin(relay.pin, 1);
-      }, relay.releaseMs);
-      return;
-    }
-    if (!this.relay) return;
-    if (c.release) {
-      c.release.answered = true;
-      return;
-    }
-    this.counters.requests++;
-    c.release = { timer: this.releaseTimer(c, relay), noiseMark: c.chunkNoiseMark, answered: false, unanswered: 0 };
-    c.io.reportDigitalPin(relay.pin, 1); // the question: the board answers with the port's state
-  }
-
-  private releaseTimer(c: Conn, relay: { pin: number; releaseMs: number }): Timer {
-    return this.clock.setTimeout(() => {
-      const p = c.release;
-      if (this.conn !== c || !p) return;
-      const clean = this.noise(c) === p.noiseMark;
-      if (clean && (p.answered || ++p.unanswered >= RELEASE_UNANSWERED_WINDOWS)) {
-        c.release = undefined;
-        this.relay = false;
-        this.tell('relay', false);
-        return;
-      }
-      if (!clean) log.debug({ pin: relay.pin }, 'relay release seen on a noisy line: asking again');
-      p.noiseMark = this.noise(c);
-      p.answered = false;
-      p.timer = this.releaseTimer(c, relay);
-      this.counters.requests++;
-      c.io.reportDigitalPin(relay.pin, 1);
-    }, relay.releaseMs);
-  }
-
-  private cancelRelease(c: Conn): void {
-    c.release?.timer.cancel();
-    c.release = undefined;
-  }
-
-  private noise(c: Conn): number {
-    return c.monitor.garbage + c.monitor.resyncs;
+    this.checkPin(c.io, relay.pin, mode, 'grid relay input');
+    const noise = () => c.monitor.garbage + c.monitor.resyncs;
+    // the first report of this connection: what the contact is is known (and told) now
+    c.relay = new RelayWatch(c.io, relay, this.clock, this.relayHost, noise, () => c.chunkNoiseMark, () => this.arm(c));
+    c.relay.start(mode);
   }
 
   private watchdog(c: Conn, tick: number): void {
@@ -465,7 +445,7 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
    * Emit from inside firmata.js's parser without letting a listener's exception reach it: there
    * it would read as line noise and drop a healthy connection. The listener's bug is logged.
    */
-  private tell(event: 'relay' | 'ready' | 'fault', arg?: unknown): void {
+  private tell(event: 'relay' | 'ready' | 'fault' | 'pin-fault', arg?: unknown): void {
     try {
       this.emit(event, arg);
     } catch (err) {
@@ -487,8 +467,9 @@ export class FirmataIoBoard extends EventEmitter implements IoBoard {
 
   private async teardown(c: Conn): Promise<void> {
     for (const t of c.timers) t.cancel();
-    c.tripCheck?.cancel();
-    this.cancelRelease(c);
+    c.relay?.stop();
+    // the bytes of a shed in flight may never be written now: the board is gone, its callers go on
+    for (const settle of c.sheds.splice(0)) settle();
     c.link.dispose();
     // johnny-five keeps every Board in a module-global list and arms a plain connect timer;
     // without this each reconnect would leak the old board, parser and transport

@@ -16,7 +16,7 @@ export interface MeterCounters extends LinkCounters {
   wrongUnit: number;
   /** NaN / "not implemented" readings */
   invalid: number;
-  /** reads that returned exactly the previous raw block (not published as fresh) */
+  /** reads that returned exactly the previous raw block (alive, but not published as fresh) */
   repeats: number;
   /** times the meter went stale */
   stale: number;
@@ -31,11 +31,29 @@ interface Layout {
 
 /**
  * A polled Modbus meter. Each cycle reads Hz + W as one block and publishes a sample stamped
- * with the time the reply arrived; energy counters are read every counters_ms. Failed polls
- * emit 'fault' and back off exponentially after a few in a row; the meter recovers by itself.
- * A value is only ever published once: a repeated raw block (a frozen meter, or one whose
- * registers update slower than we poll) is not a fresh sample, and no fresh sample for
- * stale_ms emits 'stale'.
+ * with the time it was read; energy counters are read every counters_ms. Failed polls emit
+ * 'fault' and back off exponentially after a few in a row; the meter recovers by itself.
+ *
+ * Two ways to go stale ('stale', once until the next fresh sample):
+ *  - no reply: no valid reply at all, identical or not, for stale_ms;
+ *  - frozen: replies keep coming but carry exactly the previous raw block for frozen_ms
+ *    ('fault' kind frozen, then 'stale').
+ * Many real meters refresh their registers once a second or slower, so a run of identical reads
+ * between two refreshes is normal; only one far longer than any refresh (frozen_ms, 10 s by
+ * default) means a hung meter.
+ *
+ * Identical reads are not published as samples (unless allow_repeats). A repeat is the same
+ * measurement read again, not a new one: published with a new stamp it would tell control the
+ * grid had that frequency and power at a moment nobody measured. The under-frequency detector
+ * times its sustain from the stamps of the samples either side of a crossing, so repeats would
+ * let a frequency that is old by a whole refresh pass for a current one; surplus mode would
+ * count one measurement several times and see no scatter; telemetry's meter age would hide how
+ * old the values are. So a repeat only proves the meter is alive: it resets the no-reply timer
+ * and is counted (`repeats`), and `last` stays the sample it repeats.
+ *
+ * Every duration here (poll schedule, stale and frozen timing, backoff, counters_ms) is measured
+ * on the monotonic clock; the wall clock gives the samples' `at` and nothing else, so a wall
+ * step (NTP, `date -s`) neither stops polling nor makes the meter stale.
  */
 export class ModbusMeter extends EventEmitter implements Meter {
   readonly counters: MeterCounters = { ...newCounters(), shortReplies: 0, wrongUnit: 0, invalid: 0, repeats: 0, stale: 0 };
@@ -47,7 +65,12 @@ export class ModbusMeter extends EventEmitter implements Meter {
   private released = false;
   private failures = 0;
   private lastRaw?: Buffer;
-  private lastSlowAt = -Infinity;
+  /** monotonic time of the last energy-counter read */
+  private lastSlowMono = -Infinity;
+  /** monotonic time of the last valid reply (identical or not), for the no-reply timer */
+  private lastReplyMono = 0;
+  /** the frozen fault has been reported for the present run of identical reads */
+  private frozenSaid = false;
   private importKwh?: number;
   private exportKwh?: number;
   private seenConnects = -1;
@@ -75,6 +98,7 @@ export class ModbusMeter extends EventEmitter implements Meter {
   async start(): Promise<void> {
     if (!this.stopped || this.released) return;
     this.stopped = false;
+    this.lastReplyMono = this.clock.monotonic();
     this.armStale();
     this.schedule(0);
   }
@@ -85,6 +109,7 @@ export class ModbusMeter extends EventEmitter implements Meter {
     this.stopped = true;
     this.timer?.cancel();
     this.staleTimer?.cancel();
+    this.staleTimer = undefined;
     await this.running;
     await this.onStop();
   }
@@ -96,7 +121,7 @@ export class ModbusMeter extends EventEmitter implements Meter {
   }
 
   private async cycle(): Promise<void> {
-    const t0 = this.clock.now();
+    const t0 = this.clock.monotonic();
     try {
       await this.pollOnce();
       this.failures = 0;
@@ -110,7 +135,7 @@ export class ModbusMeter extends EventEmitter implements Meter {
       log.debug({ meter: this.id, kind: err.kind, failures: this.failures }, 'poll failed');
     }
     if (this.stopped) return;
-    const elapsed = this.clock.now() - t0;
+    const elapsed = this.clock.monotonic() - t0;
     this.schedule(this.failures === 0 ? Math.max(0, this.t.poll_ms - elapsed) : this.backoff());
   }
 
@@ -160,20 +185,23 @@ export class ModbusMeter extends EventEmitter implements Meter {
     const hz = decodePoint(raw, fast, map.fast.hz, base);
     const kw = decodePoint(raw, fast, map.fast.kw, base);
     if (!Number.isFinite(hz) || !Number.isFinite(kw)) throw new MeterError(`${this.id}: unusable reading hz=${hz} kw=${kw}`, 'invalid');
+    this.lastReplyMono = this.clock.monotonic();
+    this.armStale();
     if (!this.t.allow_repeats && this.lastRaw?.equals(raw)) {
       this.counters.repeats++;
       this.repeatRun++;
+      this.checkFrozen(mono);
     } else {
       this.lastRaw = raw;
       this.publish({ at, mono, hz, kw, importKwh: this.importKwh, exportKwh: this.exportKwh });
     }
-    if (slow && at - this.lastSlowAt >= this.t.counters_ms) {
+    if (slow && mono - this.lastSlowMono >= this.t.counters_ms) {
       const r = await this.read(slow, map.fn);
       const imp = map.slow.importKwh && decodePoint(r, slow, map.slow.importKwh, base);
       const exp = map.slow.exportKwh && decodePoint(r, slow, map.slow.exportKwh, base);
       if (imp !== undefined && Number.isFinite(imp)) this.importKwh = imp;
       if (exp !== undefined && Number.isFinite(exp)) this.exportKwh = exp;
-      this.lastSlowAt = at;
+      this.lastSlowMono = mono;
     }
   }
 
@@ -182,22 +210,45 @@ export class ModbusMeter extends EventEmitter implements Meter {
     if (s.exportKwh === undefined) delete s.exportKwh;
     this.last = s;
     this.repeatRun = 0;
+    this.frozenSaid = false;
     this.isStale = false;
-    this.armStale();
     this.emit('sample', s);
   }
 
+  /** identical reads since the last fresh sample: frozen once they have gone on for frozen_ms */
+  private checkFrozen(mono: number): void {
+    const since = this.last ? mono - this.last.mono : 0;
+    if (this.frozenSaid || since < this.t.frozen_ms) return;
+    this.frozenSaid = true;
+    this.emit('fault', new MeterError(`${this.id}: values frozen for ${Math.round(since)} ms (${this.repeatRun} identical reads)`, 'frozen'));
+    this.goStale('frozen');
+  }
+
+  /**
+   * The no-reply timer: one timer at a time, due stale_ms after the last valid reply. A reply
+   * only moves lastReplyMono; the timer, when it fires early, waits out the rest.
+   */
   private armStale(): void {
-    this.staleTimer?.cancel();
+    if (this.staleTimer || this.stopped) return;
+    const due = this.lastReplyMono + this.t.stale_ms - this.clock.monotonic();
     this.staleTimer = this.clock.setTimeout(() => {
-      if (this.stopped || this.isStale) return;
-      this.isStale = true;
-      this.counters.stale++;
-      // answering, but the same bytes for stale_ms: say why, once
-      if (this.failures === 0 && this.repeatRun > 0) this.emit('fault', new MeterError(`${this.id}: values frozen for ${this.t.stale_ms} ms`, 'frozen'));
-      log.warn({ meter: this.id, last_at: this.last?.at }, 'meter stale');
-      this.emit('stale');
-    }, this.t.stale_ms);
+      this.staleTimer = undefined;
+      if (this.stopped) return;
+      if (this.clock.monotonic() - this.lastReplyMono < this.t.stale_ms) {
+        this.armStale();
+        return;
+      }
+      // stays disarmed until the next reply: one 'stale' per loss
+      this.goStale('no reply');
+    }, Math.max(0, due));
+  }
+
+  private goStale(reason: 'no reply' | 'frozen'): void {
+    if (this.isStale) return;
+    this.isStale = true;
+    this.counters.stale++;
+    log.warn({ meter: this.id, reason, last_at: this.last?.at }, 'meter stale');
+    this.emit('stale');
   }
 
   private count(kind: MeterFaultKind): void {

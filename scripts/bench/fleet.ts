@@ -353,7 +353,7 @@ interface HostLink {
 
 function childHost(onBoard: (m: Extract<HostOut, { type: 'board' }>) => void): HostLink {
   // tsx for the TypeScript sources; a `--cpu-prof` given to the bench applies to the hosts too
-  const p = fork(path.join(__dirname, 'sim-host.ts'), [], {
+  const p = fork(path.join(__dirname, 'sim-host-main.ts'), [], {
     execArgv: ['-r', require.resolve('tsx/cjs'), ...process.execArgv.filter((a) => a.startsWith('--cpu-prof'))],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });

@@ -1,4 +1,4 @@
-import type { BoardModel } from '../../agent/control/types';
+import type { LoadModel } from '../../agent/control/types';
 
 /**
  * Baseline surplus policies for `hashflex bench surplus`: plain reference controllers written
@@ -61,8 +61,8 @@ export function evccPolicy(maxKw: number, minKw: number): Policy {
 }
 
 /** The site's smallest running power: one board at its lowest frequency. */
-export function minimumKw(boards: BoardModel[]): number {
-  return Math.min(...boards.map((b) => b.kwAt(b.minMhz)));
+export function minimumKw(boards: LoadModel[]): number {
+  return Math.min(...boards.map((b) => b.kwAt(b.min)));
 }
 
 function clamp(x: number, lo: number, hi: number): number {

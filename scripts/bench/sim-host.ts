@@ -4,9 +4,10 @@ import type { Scenario } from '../../sim/scenarios/types';
 import { SimSite } from '../../sim/site';
 
 /**
- * Host of simulated sites for the fleet bench (fleet.ts). Run as a child process (`fork`, with
- * an IPC channel) so the sims of a 32-agent fleet spread over a few event loops instead of
- * queueing in the bench's own, or in-process (`--sim-hosts 0`, the bench's earlier layout).
+ * Host of simulated sites for the fleet bench (fleet.ts). Run as a child process (sim-host-main.ts,
+ * forked with an IPC channel) so the sims of a 32-agent fleet spread over a few event loops
+ * instead of queueing in the bench's own, or in-process (`--sim-hosts 0`, the bench's earlier
+ * layout).
  *
  * It starts one SimSite per agent and reports, for every board, each change of its enable line
  * and of "hashing at full clock", stamped where it happens with `monoMs()`: CLOCK_MONOTONIC,
@@ -156,14 +157,3 @@ export function watchProp<K extends 'enabled' | 'active' | 'mhz'>(b: SimBoard, p
 }
 
 // as a child process: serve the parent over IPC; a lost parent ends the host
-if (require.main === module && process.send) {
-  const send = (m: HostOut) => process.send?.(m);
-  const host = new SimHost(send);
-  process.on('message', (m: HostIn) => {
-    host.handle(m).then(
-      () => { if (m.type === 'close') process.disconnect(); },
-      (e: Error) => send({ type: 'error', message: e.stack ?? String(e) }),
-    );
-  });
-  process.on('disconnect', () => { void host.close().finally(() => process.exit(0)); });
-}

@@ -1,10 +1,10 @@
 import { BoardRunner } from '../../agent/board-runner';
 import { VirtualClock } from '../../agent/clock';
 import { splitTarget } from '../../agent/control/split';
-import type { BoardModel } from '../../agent/control/types';
+import type { LoadModel } from '../../agent/control/types';
 import { runLeap } from '../../agent/leap';
 import { logger } from '../../agent/log';
-import { SPLIT_STEP_MHZ } from '../../agent/site';
+import { hashboardLoad } from '../../agent/loads';
 import { simBoard } from '../../sim/hashboard';
 import { EnergyTally, type EnergyTotals } from '../../sim/energy-tally';
 import { Plant } from '../../sim/plant';
@@ -83,7 +83,7 @@ export async function benchSurplus(o: SurplusBenchOptions = {}): Promise<Surplus
   out.push(figures('hashflex', `surplus mode, meter every ${pollMs} ms, adaptive margin ≤ ${o.marginKw ?? 0.2} kW`, leap, Date.now() - wall));
   log(`hashflex: ${durationS} s in ${Date.now() - wall} ms`);
 
-  for (const make of [(m: BoardModel[]) => openemsPolicy(MAX_KW), (m: BoardModel[]) => evccPolicy(MAX_KW, minimumKw(m))]) {
+  for (const make of [(m: LoadModel[]) => openemsPolicy(MAX_KW), (m: LoadModel[]) => evccPolicy(MAX_KW, minimumKw(m))]) {
     wall = Date.now();
     const r = await runPolicy(make, { scenario, durationS, boards, chips, stepMs });
     out.push(figures(r.name, r.about, r, Date.now() - wall));
@@ -111,11 +111,11 @@ function figures(policy: string, about: string, e: Energy, wallMs: number): Surp
  * accounting is leap.ts's, step for step.
  */
 export async function runPolicy(
-  make: (boards: BoardModel[]) => Policy,
+  make: (boards: LoadModel[]) => Policy,
   o: {
     scenario: Scenario; durationS: number; boards: number; chips: number; stepMs: number;
     /** the splitter (default control's splitTarget): lets a profile try another one */
-    split?: (targetKw: number, boards: BoardModel[]) => Map<string, number>;
+    split?: (targetKw: number, boards: LoadModel[]) => Map<string, number>;
   },
 ): Promise<Energy & { name: string; about: string }> {
   const clock = new VirtualClock();
@@ -137,7 +137,7 @@ export async function runPolicy(
   const io = new VirtualIo(plant, clock);
   const hw = ids.map((id) => new VirtualBoard(plant.boards.get(id)!, 'bm1366', clock));
   // the same board models the agent's Site builds (agent/site.ts): same split step
-  const models: BoardModel[] = hw.map((b) => ({ id: b.id, minMhz: b.minMhz, maxMhz: b.maxMhz, stepMhz: SPLIT_STEP_MHZ, kwAt: (f) => b.kwAt(f) }));
+  const models: LoadModel[] = hw.map(hashboardLoad);
   const policy = make(models);
   const quiet = logger('bench');
   const runners = hw.map((b) => new BoardRunner(b, io, true, clock, quiet, () => {}));

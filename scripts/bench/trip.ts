@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { SimSite } from '../../sim/site';
 import type { Scenario, ScenarioPoint } from '../../sim/scenarios/types';
 import { stats, type Stats } from './stats';
+import { HASHFLEX_SCRIPT } from './where';
 
 /**
  * `hashflex bench trip`: the real agent against the simulated site (8 boards on ptys, meter on
@@ -47,8 +48,9 @@ export async function benchTrip(opts: { boards?: number; iterations?: number; uf
     doc.grid.underfrequency = { trip_hz: 59.7, sustain_ms: 100, release: 'manual' };
     for (const b of doc.boards) Object.assign(b, { ramp_step_ms: 10, ramp_step_mhz: 50, power_on_ms: 50 });
     fs.writeFileSync(agentYaml, YAML.stringify(doc));
-    // the agent in its own process, as on a board; the simulator and controller stay here
-    agent = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'hashflex.js'), 'run', '-c', agentYaml], {
+    // the agent in its own process, as on a board; the simulator and controller stay here. From
+    // the board package that is the package's own bundle, not a checkout's bin/hashflex.js
+    agent = spawn(process.execPath, [HASHFLEX_SCRIPT, 'run', '-c', agentYaml], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: { ...process.env, HASHFLEX_LOG: 'error' },
     });

@@ -13,9 +13,10 @@ import {
  *                        @serialport/bindings-cpp with prebuilds for linux-x64, linux-arm64, linux-arm,
  *                        better-sqlite3 with the binding(s) we have (see the README on arm boards)
  *   hashflex.service, install.sh, agent.yaml, INSTALL.md   from deploy/
- *   MANIFEST.json        version, build facts, sha256 of every file
+ *   MANIFEST.json        version, build facts, sha256 of every file (install.sh checks each with
+ *                        sha256sum, and refuses files it does not list, before installing anything)
  *
- * Usage: npm run package -- [--out DIR] [--sqlite-prebuilt FILE.tar.gz]...
+ * Usage: npm run package -- [--out DIR] [--sqlite-prebuilt FILE.tar.gz]...   (build-main.ts)
  */
 const ROOT = path.resolve(__dirname, '..', '..');
 /** modules left out of the bundle because they load native code (shipped in node_modules/) */
@@ -51,7 +52,7 @@ export function bundleOptions(outfile: string, version: string) {
     // \u escapes for every non-ASCII character in strings and identifiers (see latin1Bundle)
     charset: 'ascii' as const,
     external: [...EXTERNAL, ...NOT_SHIPPED],
-    // readable stack traces from the field: no minification (the bundle is ~2 MB either way)
+    // readable stack traces from the field: no minification (the bundle is ~3 MB unminified)
     minify: false,
     legalComments: 'none' as const,
     banner: { js: `#!/usr/bin/env node\n// hashflex ${version} board bundle; see INSTALL.md` },
@@ -187,14 +188,4 @@ function sha256(file: string): string {
 
 function kb(n: number): string {
   return `${(n / 1024).toFixed(0)} KiB`;
-}
-
-if (require.main === module) {
-  const { parseArgs } = require('node:util') as typeof import('node:util');
-  const { values } = parseArgs({ options: { out: { type: 'string' }, 'sqlite-prebuilt': { type: 'string', multiple: true } } });
-  buildPackage({ outDir: values.out, sqlitePrebuilt: values['sqlite-prebuilt'], log: (s) => console.log(s) })
-    .catch((e: Error) => {
-      console.error(`package: ${e.message}`);
-      process.exitCode = 1;
-    });
 }

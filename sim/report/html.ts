@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { boardStrip, clock, esc, timeChart, type Mark, type Span, type TimeFrame } from './svg';
-import type { RunLog, Summary } from './summary';
+import { tally, type RunLog, type Summary } from './summary';
 
 /**
  * The report of a simulation run: one self-contained HTML file (inline CSS and SVG, no script,
@@ -31,7 +31,69 @@ export function writeReport(file: string, summary: Summary, log: RunLog, meta: R
 const STATE_COLORS: Record<string, string> = {
   running: '#16a34a', ramping: '#84cc16', fault: '#f59e0b', curtailed: '#2563eb', tripped: '#dc2626', starting: '#d1d5db',
 };
-const C = { grid: '#2563eb', miners: '#ea580c', surplus: '#16a34a', hz: '#7c3aed', trip: '#dc2626', fault: '#6b7280', command: '#0891b2' };
+const C = { grid: '#2563eb', miners: '#ea580c', surplus: '#16a34a', hz: '#7c3aed', trip: '#dc2626', fault: '#6b7280', command: '#0891b2', relay: '#b91c1c' };
+
+/** the badge: class and text */
+export function verdictBadge(s: Summary): { cls: string; text: string } {
+  const n = tally(s);
+  const notReached = n.notReached ? ` · ${n.notReached} not reached` : '';
+  switch (s.verdict) {
+    case 'none': return { cls: 'none', text: 'no expectations declared' };
+    case 'pass': return { cls: 'pass', text: 'PASS' };
+    case 'fail': return { cls: 'fail', text: `FAIL · ${n.failed} failed${notReached}` };
+    case 'incomplete': return { cls: 'incomplete', text: `INCOMPLETE${notReached || ` · ${clock(s.duration_s, true)} of ${clock(s.scenario.duration_s, true)}`}` };
+  }
+}
+
+/** why a run is incomplete, in one sentence (the report's head and the command's summary line) */
+export function incompleteNote(s: Summary): string {
+  const n = tally(s);
+  const why = s.ended_by === 'signal' ? 'it was stopped (SIGINT/SIGTERM)' : s.ended_by === 'duration' ? '--duration asked for less' : 'it ended';
+  const cut = s.duration_s < s.scenario.duration_s;
+  const covered = cut ? `the run covered ${clock(s.duration_s, true)} of the scenario's ${clock(s.scenario.duration_s, true)} because ${why}` : 'the run ended before the scenario showed them';
+  const nr = n.notReached ? `${n.notReached} of ${n.total} expectation${n.total === 1 ? '' : 's'} not reached: ` : '';
+  return `${nr}${covered}${cut && n.passed ? `; its passes hold for that part only` : ''}`;
+}
+
+/** a duration in ms or s, or a dash */
+const ms = (x: number | null) => (x === null ? '–' : `${x} ms`);
+const sec = (x: number | null) => (x === null ? '–' : `${x.toFixed(1)} s`);
+
+/**
+ * Network miners: one row per miner with its response to each curtail the controller sent (stop
+ * carried out by the firmware after X ms, power gone after Y s) and its faults.
+ */
+function minersSection(s: Summary): string {
+  const ms_ = s.network_miners ?? [];
+  const fam = new Map<string, number>();
+  for (const m of ms_) fam.set(m.family, (fam.get(m.family) ?? 0) + 1);
+  const curtails = s.commands.filter((c) => c.action === 'curtail' && c.delivered).length;
+  const stops = ms_.flatMap((m) => m.curtails.filter((c) => c.stop_accepted_ms !== null).map((c) => ({ id: m.id, v: c.stop_accepted_ms! })));
+  const gone = ms_.flatMap((m) => m.curtails.filter((c) => c.power_gone_s !== null && !c.asleep).map((c) => ({ id: m.id, v: c.power_gone_s! })));
+  const worst = (xs: { id: string; v: number }[]) => xs.reduce<{ id: string; v: number } | undefined>((w, x) => (!w || x.v > w.v ? x : w), undefined);
+  const ws = worst(stops);
+  const wg = worst(gone);
+  const settled = (s.settled ?? []).map((x) => `${x.ok ? '' : 'not '}settled ${(x.ms / 1000).toFixed(1)} s after the ${esc(x.source)} trip${x.grid_drop_kw !== undefined ? ` (meter −${x.grid_drop_kw.toFixed(1)} kW)` : ''}`);
+  const head = [
+    `${ms_.length} miner${ms_.length === 1 ? '' : 's'} (${[...fam].map(([f, n]) => `${n} ${esc(f)}`).join(', ')})`,
+    curtails ? `${curtails} curtail${curtails === 1 ? '' : 's'} sent` : 'no curtail sent',
+    ...(ws ? [`slowest stop accepted after ${ws.v} ms (${esc(ws.id)})`] : []),
+    ...(wg ? [`slowest power gone after ${wg.v.toFixed(1)} s (${esc(wg.id)})`] : []),
+    ...settled,
+  ].join(' · ');
+  const cell = (m: NonNullable<Summary['network_miners']>[number], f: (c: NonNullable<Summary['network_miners']>[number]['curtails'][number]) => string) =>
+    (m.curtails.length ? m.curtails.map(f).join('<br>') : '<span class="muted">no curtail</span>');
+  const row = (m: NonNullable<Summary['network_miners']>[number]) => `<tr><td>${esc(m.id)}</td><td>${esc(m.family)}</td><td>${esc(m.host ?? '')}</td>`
+    + `<td class="num">${cell(m, (c) => (c.stop_accepted_ms === null ? (c.asleep ? '<span class="muted">asleep already</span>' : '<span class="bad">not seen</span>') : ms(c.stop_accepted_ms)))}</td>`
+    + `<td class="num">${cell(m, (c) => (c.power_gone_s === null ? (c.asleep ? '<span class="muted">asleep already</span>' : '<span class="bad">not gone</span>') : sec(c.power_gone_s)))}</td>`
+    + `<td>${m.faults.length ? m.faults.map(esc).join('<br>') : '<span class="muted">none</span>'}</td></tr>`;
+  return `<h2>Network miners</h2>
+<p class="muted">Each miner's response to every curtail the controller sent, as its simulated firmware saw it: the stop carried out (Antminer sleep mode, Whatsminer power_off, Avalon softoff answered) and the power gone (the machine asleep, at standby), counted from the moment the curtail was sent.</p>
+<div class="card" style="margin-bottom:8px">${head}</div>
+<table class="miners"><tr><th>miner</th><th>family</th><th>address</th><th>stop accepted after</th><th>power gone after</th><th>faults</th></tr>
+${ms_.map(row).join('')}
+</table>`;
+}
 
 export function renderReport(s: Summary, log: RunLog, meta: ReportMeta): string {
   const b = log.recorder.buckets;
@@ -62,12 +124,18 @@ export function renderReport(s: Summary, log: RunLog, meta: ReportMeta): string 
   });
   const boards = boardStrip({
     tf, tS, widthS, spans, marks, stateColors: STATE_COLORS, states: b.map((x) => x.state),
-    rows: log.boards.map((id, k) => ({ label: id, values: b.map((x) => x.boards[k] ?? 0) })),
+    rows: [...log.boards, ...(log.minerStrip ?? [])].map((id, k) => ({ label: id, values: b.map((x) => x.boards[k] ?? 0) })),
   });
 
   const e = s.energy;
-  const verdict = s.expectations.length === 0 ? ['none', 'no expectations declared'] : s.pass ? ['pass', 'PASS'] : ['fail', 'FAIL'];
-  const failing = s.expectations.filter((x) => x.result === 'fail').length;
+  const relay = boardStrip({
+    tf, tS, widthS, marks, ariaLabel: 'relay contact',
+    // a 10 s closing in a day's two-minute buckets still shows: the floor opacity
+    rows: [{ label: 'relay', color: C.relay, floor: 0.45, values: b.map((x) => (x.relay.max > 0 ? x.relay.mean : 0)) }],
+  });
+  const badge = verdictBadge(s);
+  const faultKinds = [...new Set(s.faults.map((f) => f.kind))].join(', ');
+  const delivered = s.commands.filter((c) => c.delivered).length;
   const tile = (label: string, value: string, sub = '') => `<div class="tile"><div class="label">${label}</div><div class="value">${value}</div><div class="sub">${sub}</div></div>`;
   const rows = <T>(items: T[], empty: string, cols: number, f: (x: T) => string) => (items.length ? items.map(f).join('') : `<tr><td colspan="${cols}" class="muted">${empty}</td></tr>`);
   const legend = (items: [string, string, string?][]) => `<div class="legend">${items.map(([c, l, k]) => `<span><i style="background:${c}${k === 'dash' ? ';height:0;border-top:2px dashed ' + c : ''}"></i>${l}</span>`).join('')}</div>`;
@@ -76,15 +144,16 @@ export function renderReport(s: Summary, log: RunLog, meta: ReportMeta): string 
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>hashflex sim: ${esc(s.scenario.name)} — ${verdict[1]}</title>
+<title>hashflex sim: ${esc(s.scenario.name)} — ${esc(badge.text)}</title>
 <style>
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f9fafb;margin:0}
 main{max-width:1140px;margin:0 auto;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
 .muted,.sub{color:#6b7280}.head{display:flex;justify-content:space-between;align-items:flex-start;gap:16px}
 .badge{font-weight:700;font-size:18px;padding:8px 18px;border-radius:8px;color:#fff;white-space:nowrap}
-.badge.pass{background:#16a34a}.badge.fail{background:#dc2626}.badge.none{background:#6b7280;font-size:14px}
-.tiles{display:grid;grid-template-columns:repeat(5,1fr);gap:12px;margin-top:18px}
+.badge.pass{background:#16a34a}.badge.fail{background:#dc2626}.badge.incomplete{background:#d97706}.badge.none{background:#6b7280;font-size:14px}
+.note{margin-top:6px;color:#92400e}
+.tiles{display:grid;grid-template-columns:repeat(6,1fr);gap:12px;margin-top:18px}
 .tile{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px}
 .tile .label{font-size:12px;color:#6b7280;text-transform:uppercase;letter-spacing:.04em}.tile .value{font-size:22px;font-weight:650}
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 12px}
@@ -100,14 +169,16 @@ footer{margin-top:28px;font-size:12px;color:#6b7280}code{font-size:12px}
 <h1>${esc(s.scenario.name)}</h1>
 <div>${esc(s.scenario.description)}</div>
 <div class="muted">${s.rig === 'leap' ? 'time-leap rig (real agent core on a virtual clock)' : 'real-wire rig (meter on Modbus TCP, boards and I/O on serial lines, controller over WebSocket)'}
-· ${esc(meta.pacing)} · ${clock(s.duration_s, true)} simulated in ${meta.wallS.toFixed(1)} s · ${s.boards} boards · seed ${s.scenario.seed ?? '–'}</div>
-</div><div class="badge ${verdict[0]}">${verdict[1]}${failing ? ` · ${failing} failed` : ''}</div></div>
+· ${esc(meta.pacing)} · ${clock(s.duration_s, true)} simulated in ${meta.wallS.toFixed(1)} s · ${s.boards} boards${s.network_miners ? ` · ${s.network_miners.length} network miners${s.rig === 'wire' ? ' (their firmware APIs on loopback)' : ''}` : ''} · seed ${s.scenario.seed ?? '–'}</div>
+${s.verdict === 'incomplete' || (s.verdict === 'fail' && tally(s).notReached) ? `<div class="note">${esc(incompleteNote(s))}</div>` : ''}
+</div><div class="badge ${badge.cls}">${esc(badge.text)}</div></div>
 <div class="tiles">
 ${tile('Usable surplus used', `${e.usable_used_pct.toFixed(1)} %`, `${e.used_kwh.toFixed(2)} of ${e.usable_kwh.toFixed(2)} kWh`)}
 ${tile('All surplus used', `${e.surplus_used_pct.toFixed(1)} %`, `of ${e.surplus_kwh.toFixed(2)} kWh (miners' capacity caps it)`)}
 ${tile('Miner-caused import', `${e.miner_import_pct.toFixed(2)} %`, `${e.miner_import_kwh.toFixed(3)} kWh of ${e.miner_kwh.toFixed(2)} kWh mined`)}
 ${tile('Trips', String(s.trips.length), [...new Set(s.trips.map((t) => t.source))].join(', ') || 'none')}
-${tile('Faults injected', String(s.faults.length), `${s.commands.length} controller command${s.commands.length === 1 ? '' : 's'}`)}
+${tile('Faults injected', String(s.faults.length), esc(faultKinds) || 'none')}
+${tile('Controller commands', String(s.commands.length), s.commands.length ? `${delivered} delivered` : 'none')}
 </div>
 <h2>Expectations</h2>
 <table><tr><th style="width:90px">result</th><th>expectation</th><th>measured</th></tr>
@@ -115,10 +186,11 @@ ${rows(s.expectations, 'none declared', 3, (x) => `<tr><td class="${x.result ===
 </table>
 <h2>Power</h2>
 <div class="card">${legend([[C.surplus, 'surplus (generation − site load)'], [C.miners, 'miners'], [C.grid, 'grid (+ import, − export)'], [C.trip, 'trip', 'dash'], [C.command, 'command', 'dash'], [C.fault, 'fault injected']])}${power}</div>
-<h2>Grid frequency</h2>
-<div class="card">${legend([[C.hz, 'frequency (band: min–max per point)'], [C.trip, 'under-frequency trip setting', 'dash']])}${hz}</div>
-<h2>Boards and site state</h2>
-<div class="card">${legend([['#ea580c', 'board hashing (darker = closer to full frequency)'], ...statesLegend])}${boards}</div>
+<h2>Grid signals: frequency and relay contact</h2>
+<div class="card">${legend([[C.hz, 'frequency (band: min–max per point)'], [C.trip, 'under-frequency trip setting; trips', 'dash'], [C.relay, 'relay contact closed (the grid operator\'s trip signal, an input)']])}${hz}${relay}</div>
+<h2>${log.minerStrip?.length ? 'Boards, network miners and site state' : 'Boards and site state'}</h2>
+<div class="card">${legend([['#ea580c', log.minerStrip?.length ? 'hashing (darker = closer to full frequency, or to a miner\'s rated power)' : 'board hashing (darker = closer to full frequency)'], ...statesLegend])}${boards}${log.minerStrip && s.network_miners && log.minerStrip.length < s.network_miners.length ? `<div class="muted">the first ${log.minerStrip.length} of ${s.network_miners.length} miners</div>` : ''}</div>
+${s.network_miners ? minersSection(s) : ''}
 <h2>Trips</h2>
 ${s.rig === 'leap' ? '<p class="muted">In the time-leap rig the agent’s own processing takes no virtual time, so its latency reads 0 ms; “signal → all boards off” still includes the meter poll and sustain time. Real latencies: <code>--speed 1</code> or <code>hashflex bench trip</code>.</p>' : ''}
 <table><tr><th>time</th><th>source</th><th>agent latency</th><th>signal at</th><th>signal → all boards off</th></tr>

@@ -15,6 +15,8 @@ export interface Frame {
   generationKw: number;
   loadKw: number;
   hz: number;
+  /** the grid operator's relay contact, an input of the agent: true = closed (trip signalled) */
+  relay?: boolean;
   /** per board: chip frequency as a share of its maximum (0 = off) */
   boards: number[];
   state: string;
@@ -34,6 +36,8 @@ export interface Bucket {
   miners: Stat;
   surplus: Stat;
   hz: Stat;
+  /** relay contact closed: mean = share of the bucket's samples, max = 1 if closed at all */
+  relay: Stat;
   /** per board: mean of (on ? share of max frequency : 0) */
   boards: number[];
   /** the most serious state seen in the bucket */
@@ -73,6 +77,7 @@ export class Recorder {
   /** feed one frame; dtS is the time it stands for (energy) */
   add(f: Frame, dtS: number): void {
     const surplus = Math.max(0, f.generationKw - f.loadKw);
+    const relay = f.relay ? 1 : 0;
     const h = dtS / 3600;
     this.energy.surplusKwh += surplus * h;
     this.energy.usableKwh += Math.min(surplus, this.capacityKw) * h;
@@ -87,14 +92,14 @@ export class Recorder {
       this.flush();
       const stat = (v: number): Stat => ({ mean: 0, min: v, max: v });
       this.acc = {
-        b: { tS: start, n: 0, grid: stat(f.gridKw), miners: stat(f.minersKw), surplus: stat(surplus), hz: stat(f.hz), boards: f.boards.map(() => 0), state: f.state },
-        sums: [0, 0, 0, 0],
+        b: { tS: start, n: 0, grid: stat(f.gridKw), miners: stat(f.minersKw), surplus: stat(surplus), hz: stat(f.hz), relay: stat(relay), boards: f.boards.map(() => 0), state: f.state },
+        sums: [0, 0, 0, 0, 0],
       };
     }
     const { b, sums } = this.acc;
     b.n++;
-    const vals = [f.gridKw, f.minersKw, surplus, f.hz];
-    const stats = [b.grid, b.miners, b.surplus, b.hz];
+    const vals = [f.gridKw, f.minersKw, surplus, f.hz, relay];
+    const stats = [b.grid, b.miners, b.surplus, b.hz, b.relay];
     vals.forEach((v, i) => {
       sums[i] += v;
       stats[i].min = Math.min(stats[i].min, v);
@@ -122,7 +127,7 @@ export class Recorder {
   flush(): void {
     if (!this.acc || this.acc.b.n === 0) return;
     const { b, sums } = this.acc;
-    [b.grid, b.miners, b.surplus, b.hz].forEach((s, i) => { s.mean = sums[i] / b.n; });
+    [b.grid, b.miners, b.surplus, b.hz, b.relay].forEach((s, i) => { s.mean = sums[i] / b.n; });
     b.boards = b.boards.map((v) => v / b.n);
     this.buckets.push(b);
     this.acc = undefined;
@@ -143,6 +148,7 @@ export class Recorder {
       last.miners = mix(last.miners, b.miners);
       last.surplus = mix(last.surplus, b.surplus);
       last.hz = mix(last.hz, b.hz);
+      last.relay = mix(last.relay, b.relay);
       last.boards = last.boards.map((v, i) => (v * last.n + (b.boards[i] ?? 0) * b.n) / n);
       if (SEVERITY.indexOf(b.state) > SEVERITY.indexOf(last.state)) last.state = b.state;
       last.n = n;

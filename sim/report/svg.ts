@@ -138,18 +138,31 @@ export function timeChart(o: {
   return `${s}</svg>`;
 }
 
-/** One row per board (shade = share of full frequency) and a site-state row beneath. */
+/** a strip row: shade = value (0 = blank, 1 = full colour) */
+export interface StripRow {
+  label: string;
+  values: number[];
+  /** default the boards' orange */
+  color?: string;
+  /** opacity of the smallest value above 0 (a short event in a long bucket stays visible) */
+  floor?: number;
+}
+
+/**
+ * One row per board (shade = share of full frequency) and a site-state row beneath; with no
+ * `states`, only the rows (the relay contact's strip).
+ */
 export function boardStrip(o: {
-  tf: TimeFrame; tS: number[]; widthS: number[]; rows: { label: string; values: number[] }[]; states: string[];
-  stateColors: Record<string, string>; spans?: Span[]; marks?: Mark[];
+  tf: TimeFrame; tS: number[]; widthS: number[]; rows: StripRow[]; states?: string[];
+  stateColors?: Record<string, string>; spans?: Span[]; marks?: Mark[]; ariaLabel?: string;
 }): string {
   const { tf } = o;
   const rowH = 16, gap = 3, top = 6;
   const n = o.rows.length;
   const stateY = top + n * (rowH + gap) + 6;
-  const bottom = stateY + rowH;
+  const bottom = o.states ? stateY + rowH : top + n * (rowH + gap) - gap;
   const height = bottom + 24;
-  let s = `<svg viewBox="0 0 ${tf.width} ${height}" width="100%" role="img" xmlns="http://www.w3.org/2000/svg">`;
+  let s = `<svg viewBox="0 0 ${tf.width} ${height}" width="100%" role="img"${o.ariaLabel ? ` aria-label="${esc(o.ariaLabel)}"` : ''} xmlns="http://www.w3.org/2000/svg">`;
   // consecutive points of the same shade become one rectangle: a day stays a few kB
   const cells = (yy: number, color: (i: number) => string | undefined, opacity: (i: number) => number) => {
     let out = '';
@@ -171,12 +184,16 @@ export function boardStrip(o: {
   };
   o.rows.forEach((r, k) => {
     const yy = top + k * (rowH + gap);
+    const floor = r.floor ?? 0.25;
     s += `<rect x="${tf.left}" y="${yy}" width="${tf.width - tf.left - tf.right}" height="${rowH}" fill="#f3f4f6"/>`;
-    s += cells(yy, () => '#ea580c', (i) => (r.values[i] > 0 ? 0.25 + 0.75 * Math.min(1, r.values[i]) : 0));
+    s += cells(yy, () => r.color ?? '#ea580c', (i) => (r.values[i] > 0 ? floor + (1 - floor) * Math.min(1, r.values[i]) : 0));
     s += `<text x="${tf.left - 6}" y="${yy + rowH - 4}" text-anchor="end" class="tick">${esc(r.label)}</text>`;
   });
-  s += cells(stateY, (i) => o.stateColors[o.states[i]] ?? '#9ca3af', () => 1);
-  s += `<text x="${tf.left - 6}" y="${stateY + rowH - 4}" text-anchor="end" class="tick">state</text>`;
+  const states = o.states;
+  if (states) {
+    s += cells(stateY, (i) => o.stateColors?.[states[i]] ?? '#9ca3af', () => 1);
+    s += `<text x="${tf.left - 6}" y="${stateY + rowH - 4}" text-anchor="end" class="tick">state</text>`;
+  }
   s += overlay(tf, top, bottom, o.spans ?? [], o.marks ?? [], true);
   return `${s}</svg>`;
 }

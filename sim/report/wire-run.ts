@@ -2,16 +2,21 @@ import { MODELS } from '../../drivers/hashboard/models';
 import type { Frame as WireFrame } from '../controller';
 import type { SimSite } from '../site';
 import type { Scenario, ScenarioCommand, ScenarioFault } from '../scenarios/types';
+import { MinerWatch, minerShare } from './miners';
 import { Recorder } from './recorder';
 import { SignalWatch } from './signals';
-import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type FaultRun, type RunLog, type TripSeen } from './summary';
+import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type FaultRun, type RunLog, type SettledSeen, type TripSeen } from './summary';
+
+/** the report's strip shows at most this many miners */
+const STRIP_MINERS = 24;
 
 /**
  * The scenario's command and fault tracks on the real-wire rig, and its recording for a report.
  * Commands go through the sim controller's `command()` (the agent's uplink, as in production);
  * faults flip the sim devices' switches: meter `faults.timeout`, chain `faults.garbage`, firmata
- * `unplug()`/`replug()`, and for a controller outage every agent connection is dropped as it
- * arrives. The recording reads the plant (energy, frequency, boards) every `sampleMs` and the
+ * `unplug()`/`replug()`, a miner's `faults.down` (its API refuses connections), and for a
+ * controller outage every agent connection is dropped as it arrives. Each network miner's
+ * response to a curtail is read off its simulated firmware (sim/report/miners.ts). The recording reads the plant (energy, frequency, boards) every `sampleMs` and the
  * controller's telemetry and events (state, trips with their latency, faults), so it sees what a
  * test engineer at the controller would.
  */
@@ -37,6 +42,8 @@ export class WireRun {
   private lastT = 0;
   private readonly wallT0: number;
   private readonly pending: Promise<void>[] = [];
+  private readonly watch: MinerWatch;
+  private readonly settled: SettledSeen[] = [];
 
   constructor(private readonly o: WireRunOptions) {
     const { site, scenario } = o;
@@ -44,6 +51,12 @@ export class WireRun {
     const maxMhz = MODELS.bm1366.defaultMhz;
     let capacity = 0;
     for (const b of site.plant.boards.values()) capacity += (b.chips * b.wattsPerChip(maxMhz)) / 1000;
+    for (const m of site.minerPlan) capacity += m.spec.ratedKw;
+    const wallT0 = this.wallT0;
+    this.watch = new MinerWatch((site.fleet?.miners ?? []).map((m) => ({
+      id: m.plan.id, family: m.plan.family, host: m.host, machine: m.machine,
+      stopAfter: (tS: number) => { const w = m.stopSince(wallT0 + tS * 1000); return w === undefined ? undefined : (w - wallT0) / 1000; },
+    })));
     this.recorder = new Recorder(Math.min(o.maxKw, capacity));
     this.signals = new SignalWatch(scenario, watchedHz(scenario, o.tripHz));
     const ctl = site.controller;
@@ -72,6 +85,12 @@ export class WireRun {
     const tS = this.tOf(f.ts);
     const source = String(f.source ?? '');
     if (f.kind === 'trip') this.trips.push({ tS, source, latencyMs: Number(f.latency_ms ?? 0) });
+    else if (f.kind === 'settled') {
+      this.settled.push({
+        tS, source, ok: f.ok === true, ms: Number(f.ms ?? 0),
+        ...(typeof f.miners_kw === 'number' ? { minersKw: f.miners_kw } : {}), ...(typeof f.grid_drop_kw === 'number' ? { gridDropKw: f.grid_drop_kw } : {}),
+      });
+    }
     // the protocol's site events; other kinds (the ledger's, say) are not the site's behaviour
     else if (f.kind === 'release' || f.kind === 'fault' || f.kind === 'recover') this.control.push({ tS, kind: String(f.kind), source, ...(typeof f.detail === 'string' ? { detail: f.detail } : {}) });
   }
@@ -85,11 +104,15 @@ export class WireRun {
     const tS = site.elapsedS;
     const p = site.plant;
     this.signals.feed(tS, p.hz, p.relayActive);
+    if (this.watch.size) this.watch.sample(tS);
     const t = this.latest() as { state?: string; miners?: { target_kw?: number } } | undefined;
     const maxMhz = MODELS.bm1366.defaultMhz;
     this.recorder.add({
-      tS, gridKw: p.gridKw(), minersKw: p.minersKw(), generationKw: p.generationKw, loadKw: p.baseLoadKw, hz: p.hz,
-      boards: [...p.boards.values()].map((b) => (b.enabled && b.active ? b.mhz / maxMhz : 0)),
+      tS, gridKw: p.gridKw(), minersKw: p.minersKw(), generationKw: p.generationKw, loadKw: p.baseLoadKw, hz: p.hz, relay: p.relayActive,
+      boards: [
+        ...[...p.boards.values()].map((b) => (b.enabled && b.active ? b.mhz / maxMhz : 0)),
+        ...(site.fleet?.miners ?? []).slice(0, STRIP_MINERS).map((m) => minerShare(m.machine)),
+      ],
       state: t?.state ?? 'starting', ...(t?.miners?.target_kw !== undefined ? { targetKw: t.miners.target_kw } : {}),
     }, Math.max(0, tS - this.lastT));
     this.lastT = tS;
@@ -100,6 +123,8 @@ export class WireRun {
     const rec: CommandSent = { tS: this.o.site.elapsedS, action: c.action, ...(c.action === 'set_power' ? { kw: c.kw, ttlS: c.ttlS } : {}), delivered: false };
     this.commands.push(rec);
     if (!ctl || this.outage) return;
+    if (c.action === 'curtail') this.watch.curtail(rec.tS);
+    else if (c.action === 'release') this.watch.release();
     try {
       const ack = await ctl.command(this.o.agentId, c.action, c.action === 'set_power' ? { kw: c.kw, ttl_s: c.ttlS } : undefined);
       rec.delivered = true;
@@ -118,7 +143,7 @@ export class WireRun {
   private async fault(f: ScenarioFault, on: boolean): Promise<void> {
     const { site } = this.o;
     const target = f.target ?? 'hb0';
-    if (on) this.faults.push({ kind: f.kind, ...(f.kind === 'board-garbage' ? { target } : {}), atS: f.atS, untilS: f.atS + f.durationS, seen: [], counters: this.links(target) });
+    if (on) this.faults.push({ kind: f.kind, ...(f.kind === 'board-garbage' || f.kind === 'miner-down' ? { target } : {}), atS: f.atS, untilS: f.atS + f.durationS, seen: [], counters: this.links(target) });
     const run = this.faults.find((x) => x.atS === f.atS && x.kind === f.kind);
     switch (f.kind) {
       case 'meter-silence': site.meter.faults.timeout = on; break;
@@ -138,6 +163,11 @@ export class WireRun {
         this.outage = on;
         if (on) site.controller?.drop();
         break;
+      case 'miner-down': {
+        const m = site.fleet?.get(target);
+        if (m) m.machine.faults.down = on;
+        break;
+      }
     }
   }
 
@@ -155,6 +185,7 @@ export class WireRun {
       rig: 'wire', scenario: this.o.scenario, durationS: this.o.site.elapsedS, boards: this.o.site.boardIds, tripHz: this.o.tripHz,
       recorder: this.recorder, signals: this.signals, trips: this.trips, control: this.control, commands: this.commands,
       faults: this.faults.map(({ counters: _c, frames: _f, ...f }) => f),
+      ...(this.watch.size ? { miners: this.watch.result(), minerStrip: (this.o.site.fleet?.miners ?? []).slice(0, STRIP_MINERS).map((m) => m.plan.id), settled: this.settled } : {}),
     };
   }
 }

@@ -191,14 +191,65 @@ export function faultsScenario(seed = 1): Scenario {
   };
 }
 
+/**
+ * stock-fleet: a site of stock network miners, 3 of each family (am0-2 Antminer, wm0-2 Whatsminer,
+ * av0-2 Avalon: about 30 kW of nameplate) and 2 hashboards, over a steady surplus of about 26 kW,
+ * so control trims the fleet with each firmware's own settings. 2:00 curtail (every miner's stop
+ * sent at once) · 4:00 release · 7:00 set_power 15 kW for 120 s · 10:00 wm1's API refuses every
+ * connection for 60 s (a fault the rest ride through; it is let back in after it answers again).
+ */
+export function stockFleetScenario(seed = 1): Scenario {
+  return {
+    name: 'stock-fleet',
+    description: 'nine stock miners of the three makers and two boards: a curtail, a release, a power cap and a miner that stops answering',
+    durationS: 900,
+    seed,
+    site: { boards: 2, miners: 9 },
+    commands: [parseCommand('curtail', 120), parseCommand('release', 240), parseCommand('set_power 15 120', 420)],
+    faults: [parseFault('miner-down wm1 60', 600)],
+    expect: expect(
+      "every miner's stop accepted within 1000 ms of curtail",
+      'power gone within 30 s of curtail',
+      'trip within 1000 ms of curtail',
+      'state curtailed at 200 s',
+      'state running at 400 s',
+      'state fault at 630 s',
+      'state running at 840 s',
+      'no trip from underfrequency',
+      'miner import <= 2 %',
+    ),
+    at: (t) => ({ hz: normalHz(t, 60, seed), generationKw: 27.5 + 0.3 * smooth(t, 45, 6 + k(seed)), baseLoadKw: 1.5 + 0.05 * noise(t, 8 + k(seed)), relay: false }),
+  };
+}
+
+/**
+ * quiet: a site that holds still, the default of `hashflex sim --hardware-only`: a steady 6 kW of
+ * generation against a 1 kW base load, nominal frequency, no dips and the relay contact open. A
+ * commissioning check (`hashflex doctor`) sees only what it switches; a technician who wants
+ * the site to move asks for a scenario (`--scenario demo`).
+ */
+export function quietScenario(seed = 1): Scenario {
+  const nominalHz = 60;
+  return {
+    name: 'quiet',
+    description: 'a steady site: 6 kW of generation, a 1 kW base load, nominal frequency, no relay trip',
+    durationS: 600,
+    seed,
+    nominalHz,
+    at: () => ({ hz: nominalHz, generationKw: 6, baseLoadKw: 1, relay: false }),
+  };
+}
+
 const FACTORIES: Record<string, (seed?: number) => Scenario> = {
   demo: demoScenario,
+  quiet: quietScenario,
   'ercot-ufr': ercotUfrScenario,
   'ercot-ffr': ercotFfrScenario,
   'wind-surplus-24h': windSurplus24hScenario,
   'nuclear-weekend': nuclearWeekendScenario,
   dispatch: dispatchScenario,
   faults: faultsScenario,
+  'stock-fleet': stockFleetScenario,
 };
 
 /** a built-in scenario by name, its randomness drawn with `seed` (default 1), or undefined */

@@ -48,7 +48,10 @@ export function parseCommand(text: string, atS: number): ScenarioCommand {
   throw new CellError(`unknown command "${a ?? ''}" (curtail, release, set_power KW TTL_S)`, ws[0]?.at ?? 0);
 }
 
-/** `meter-silence 20` · `board-garbage hb1 30` · `io-loss 15` · `controller-outage 60` (durations in s) */
+/**
+ * `meter-silence 20` · `board-garbage hb1 30` · `io-loss 15` · `controller-outage 60` ·
+ * `miner-down wm1 45` (durations in s; miner-down names its miner)
+ */
 export function parseFault(text: string, atS: number): ScenarioFault {
   const ws = words(text);
   const kind = ws[0]?.w as FaultKind;
@@ -56,12 +59,17 @@ export function parseFault(text: string, atS: number): ScenarioFault {
   let i = 1;
   let target: string | undefined;
   if (kind === 'board-garbage' && ws[1] && !/^[\d.]/.test(ws[1].w)) target = ws[i++].w;
+  if (kind === 'miner-down') {
+    if (!ws[1] || /^[\d.]/.test(ws[1].w)) throw new CellError('miner-down needs the miner\'s id before its duration: miner-down ID S (e.g. miner-down wm1 45)', ws[1]?.at ?? text.length);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(ws[1].w)) throw new CellError(`miner id must be 1-64 of A-Za-z0-9_.-, got "${ws[1].w}"`, ws[1].at);
+    target = ws[i++].w;
+  }
   const durationS = num(ws[i], `${kind} duration (s)`, text.length, 0.001);
   noMore(ws, i + 1);
   return { atS, kind, durationS, ...(target ? { target } : {}) };
 }
 
-const SOURCES = ['command', 'relay', 'underfrequency', 'meter-lost', 'overtemp', 'fan-failure', 'io-lost'];
+const SOURCES = ['command', 'relay', 'underfrequency', 'meter-lost', 'overtemp', 'fan-failure', 'io-lost', 'scada', 'openadr'];
 const STATES = ['running', 'curtailed', 'tripped', 'ramping', 'fault'];
 
 /**
@@ -70,6 +78,7 @@ const STATES = ['running', 'curtailed', 'tripped', 'ramping', 'fault'];
  *   no trip · no trip from underfrequency · trip from meter-lost
  *   surplus used >= 95 % · miner import <= 1 % (also: no miner-caused import above 1 %)
  *   state running at 300 s
+ *   every miner's stop accepted within 1000 ms of curtail · power gone within 30 s of curtail
  */
 export function parseExpectation(text: string): Expectation {
   const t = text.trim().replace(/\s+/g, ' ');
@@ -87,6 +96,16 @@ export function parseExpectation(text: string): Expectation {
     }
     if (sig === 'relay' || sig === 'curtail') return { text: t, kind: 'trip-within', ms, signal: sig };
     throw new CellError(`trip within … of what? "N Hz", "relay" or "curtail", got "${m[2]}"`, lead + t.indexOf(m[2]));
+  }
+  if ((m = /^(?:every miner['’]?s stop|miners['’]? stops?|every miner stop) accepted within (\S+?) ?ms of curtail$/i.exec(t))) {
+    const ms = Number(m[1]);
+    if (!(ms > 0)) throw new CellError(`stop latency must be a number of ms > 0, got "${m[1]}"`, lead + t.indexOf(m[1]));
+    return { text: t, kind: 'miners-stop-within', ms };
+  }
+  if ((m = /^(?:power gone|settled) within (\S+?) ?s of curtail$/i.exec(t))) {
+    const s = Number(m[1]);
+    if (!(s > 0)) throw new CellError(`time must be a number of seconds > 0, got "${m[1]}"`, lead + t.indexOf(m[1]));
+    return { text: t, kind: 'power-gone-within', s };
   }
   if ((m = /^no trips?(?: from (\S+))?$/i.exec(t))) {
     if (m[1] && !SOURCES.includes(m[1])) throw new CellError(`unknown trip source "${m[1]}" (${SOURCES.join(', ')})`, lead + t.indexOf(m[1]));
@@ -106,7 +125,7 @@ export function parseExpectation(text: string): Expectation {
     if (!(atS >= 0)) throw new CellError(`time must be seconds >= 0, got "${m[2]}"`, lead + t.lastIndexOf(m[2]));
     return { text: t, kind: 'state-at', state: m[1], atS };
   }
-  throw new CellError(`unknown expectation "${t}" (see README: trip within N ms of H Hz | relay | curtail, no trip [from SRC], trip from SRC, surplus used >= P %, miner import <= P %, state S at T s)`, lead);
+  throw new CellError(`unknown expectation "${t}" (see README: trip within N ms of H Hz | relay | curtail, no trip [from SRC], trip from SRC, surplus used >= P %, miner import <= P %, state S at T s, every miner's stop accepted within N ms of curtail, power gone within N s of curtail)`, lead);
 }
 
 function pct(s: string, at: number): number {

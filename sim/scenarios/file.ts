@@ -19,7 +19,7 @@ export class ScenarioError extends Error {
 
 const COLUMNS = ['t_s', 'hz', 'generation_kw', 'load_kw', 'relay', 'command', 'fault'] as const;
 type Column = (typeof COLUMNS)[number];
-const HEADER_KEYS = ['name', 'description', 'nominal_hz', 'duration_s', 'seed', 'noise_hz', 'noise_generation_kw', 'noise_load_kw', 'expect'] as const;
+const HEADER_KEYS = ['name', 'description', 'nominal_hz', 'duration_s', 'seed', 'noise_hz', 'noise_generation_kw', 'noise_load_kw', 'expect', 'boards', 'miners'] as const;
 
 /** What both formats reduce to before it becomes a Scenario. */
 interface Draft {
@@ -28,6 +28,9 @@ interface Draft {
   nominalHz?: 50 | 60;
   durationS?: number;
   seed?: number;
+  /** the site it is written for (`--boards` / `--miners` override it) */
+  boards?: number;
+  miners?: number;
   noise: { hz: number; generationKw: number; loadKw: number };
   hz: Points;
   generation: Points;
@@ -168,6 +171,8 @@ function setHeader(d: Draft, key: string, v: string, fail: (p: string, offset?: 
     case 'nominal_hz': { const x = n(); if (x !== 50 && x !== 60) fail(`nominal_hz must be 50 or 60, got ${v}`); d.nominalHz = x; break; }
     case 'duration_s': { const x = n(); if (!(x > 0)) fail(`duration_s must be > 0, got ${v}`); d.durationS = x; break; }
     case 'seed': { const x = n(); if (!Number.isInteger(x)) fail(`seed must be an integer, got ${v}`); d.seed = x; break; }
+    case 'boards': { const x = n(); if (!Number.isInteger(x) || x < 0 || x > 64) fail(`boards must be an integer 0..64, got ${v}`); d.boards = x; break; }
+    case 'miners': { const x = n(); if (!Number.isInteger(x) || x < 0 || x > 1000) fail(`miners must be an integer 0..1000, got ${v}`); d.miners = x; break; }
     case 'noise_hz': case 'noise_generation_kw': case 'noise_load_kw': {
       const x = n();
       if (x < 0) fail(`${key} must be >= 0, got ${v}`);
@@ -240,7 +245,7 @@ function parseDoc(text: string, d: Draft, fail: Fail, json: boolean): void {
       }
     } else if ((HEADER_KEYS as readonly string[]).includes(name) && !name.startsWith('noise_')) {
       setHeader(d, name, scalar(), (p) => at(p, val));
-    } else at(`unknown field "${name}" (name, description, nominal_hz, duration_s, seed, noise, points, expect)`, key);
+    } else at(`unknown field "${name}" (name, description, nominal_hz, duration_s, seed, boards, miners, noise, points, expect)`, key);
   }
   if (!points) return at('points is missing: [{"t_s": 0, "hz": 60, "generation_kw": 6, "load_kw": 1}, ...]', root);
   if (!isSeq(points)) return at('points must be a list of objects', points);
@@ -303,6 +308,7 @@ function build(d: Draft, fallbackName: string, seedArg?: number): Scenario {
     commands: byTime(d.commands),
     faults: byTime(d.faults),
     expect: d.expect,
+    ...(d.boards !== undefined || d.miners !== undefined ? { site: { ...(d.boards !== undefined ? { boards: d.boards } : {}), ...(d.miners !== undefined ? { miners: d.miners } : {}) } } : {}),
     at(t) {
       // noise channels draw from different seeds so they do not move together
       const hz = interpolate(d.hz, t, nominal) + (noise.hz ? noise.hz * valueNoise(t, seed * 3 + 1, 0.5) : 0);

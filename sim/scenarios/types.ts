@@ -19,15 +19,17 @@ export type ScenarioCommand =
  *  board-garbage      a hashboard chain prefixes its replies with noise (sim chain `faults.garbage`)
  *  io-loss            the Firmata I/O board's cable is pulled (sim firmata `unplug()` / `replug()`)
  *  controller-outage  the site controller is unreachable (connections dropped)
+ *  miner-down         a network miner's API refuses every connection (its `faults.down`): the
+ *                     machine keeps doing what it last did, the agent can neither read nor stop it
  */
-export type FaultKind = 'meter-silence' | 'board-garbage' | 'io-loss' | 'controller-outage';
-export const FAULT_KINDS: readonly FaultKind[] = ['meter-silence', 'board-garbage', 'io-loss', 'controller-outage'];
+export type FaultKind = 'meter-silence' | 'board-garbage' | 'io-loss' | 'controller-outage' | 'miner-down';
+export const FAULT_KINDS: readonly FaultKind[] = ['meter-silence', 'board-garbage', 'io-loss', 'controller-outage', 'miner-down'];
 
 export interface ScenarioFault {
   atS: number;
   durationS: number;
   kind: FaultKind;
-  /** board id for board-garbage (default hb0) */
+  /** board id for board-garbage (default hb0); miner id for miner-down (required) */
   target?: string;
 }
 
@@ -40,6 +42,10 @@ export interface ScenarioFault {
  *  surplus-used     energy used from surplus ≥ pct % of the surplus
  *  miner-import     grid import caused by the miners ≤ pct % of the miners' energy
  *  state-at         the site state at `atS` is `state`
+ *  miners-stop-within  every delivered curtail: every network miner drawing power took its stop
+ *                   (its firmware carried it out) within `ms`, and the curtail's ack named none
+ *  power-gone-within   every delivered curtail: the agent's `settled` event (ok) and every
+ *                   miner's own power at standby within `s` seconds
  */
 export type Expectation = { text: string } & (
   | { kind: 'trip-within'; ms: number; signal: { hz: number } | 'relay' | 'curtail' }
@@ -48,7 +54,16 @@ export type Expectation = { text: string } & (
   | { kind: 'surplus-used'; pct: number }
   | { kind: 'miner-import'; pct: number }
   | { kind: 'state-at'; atS: number; state: string }
+  | { kind: 'miners-stop-within'; ms: number }
+  | { kind: 'power-gone-within'; s: number }
 );
+
+/** The site a scenario is written for; `--boards` / `--miners` override it. */
+export interface ScenarioSite {
+  boards?: number;
+  /** network miners of the three families in turn (sim/miners/fleet.ts) */
+  miners?: number;
+}
 
 export interface Scenario {
   name: string;
@@ -66,4 +81,6 @@ export interface Scenario {
   expect?: Expectation[];
   /** the seed the scenario's randomness was drawn with */
   seed?: number;
+  /** the site it is written for (default: 4 boards, no network miners) */
+  site?: ScenarioSite;
 }

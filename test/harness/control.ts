@@ -1,19 +1,19 @@
 import { VirtualClock } from '../../agent/clock';
 import { Controller, type ControlSettings } from '../../agent/control/controller';
-import type { BoardModel, ControlEvent, TripSource } from '../../agent/control/types';
+import type { LoadModel, ControlEvent, TripSource } from '../../agent/control/types';
 
 /** A board whose power grows linearly from 0.5 kW at 400 MHz to 1.5 kW at 600 MHz. */
-export function linearBoard(id: string): BoardModel {
-  return { id, minMhz: 400, maxMhz: 600, stepMhz: 25, kwAt: (mhz) => (mhz <= 0 ? 0 : 0.5 + (mhz - 400) / 200) };
+export function linearBoard(id: string): LoadModel {
+  return { id, source: `board:${id}`, min: 400, max: 600, step: 25, kwAt: (mhz) => (mhz <= 0 ? 0 : 0.5 + (mhz - 400) / 200) };
 }
 
 export const defaultSettings: ControlSettings = {
   mode: 'surplus', maxKw: 12, setpointKw: 3, marginKw: 0.2, staggerMs: 2000, boardOnDelayMs: 30_000, throttleC: 80, tripC: 95,
-  heatTargetC: 60, tripHz: 59.7, sustainMs: 100, release: 'manual', holdS: 60, onMeterLost: 'trip',
+  heatTargetC: 60, tripHz: 59.7, sustainMs: 100, release: 'manual', holdS: 60, onMeterLost: 'trip', meterReleaseMs: 5000, onSensorLost: 'trip',
 };
 
 /** A controller on a virtual clock that records everything it decides. */
-export function rig(settings: Partial<ControlSettings> = {}, boards = 4, board: (id: string) => BoardModel = linearBoard) {
+export function rig(settings: Partial<ControlSettings> = {}, boards = 4, board: (id: string) => LoadModel = linearBoard) {
   const clock = new VirtualClock();
   const models = Array.from({ length: boards }, (_, i) => board(`hb${i}`));
   const sheds: { source: TripSource; at: number }[] = [];

@@ -1,0 +1,232 @@
+import type { MinerSettings } from '../../agent/hardware';
+import { SimAntminer, LOW_POWER_SHARE } from './antminer';
+import { AvalonSim } from './avalon';
+import { A1466 } from './avalon-profile';
+import { SimMachine, STOCK_SPEC, type MachineSpec } from './machine';
+import { SimWhatsminer, WHATSMINER_SPEC, WHATSMINER_V2_FIRMWARE, WHATSMINER_V3_FIRMWARE } from './whatsminer';
+
+/**
+ * The simulated site's network miners (`hashflex sim --miners N`): the three firmware families
+ * in turn (antminer, whatsminer, avalon), ids am0 wm0 av0 am1 …, each on a loopback address of
+ * its own in 127.30.0.0/16 (no test suite uses that range: the family suites use 127.20–127.23),
+ * serving its firmware's API on the firmware's own ports. Whatsminers alternate API v2 and v3
+ * firmware (wm0 v2, wm1 v3, …). Every machine starts hashing at its rated power.
+ *
+ * `fleetPlan` is what both rigs share; `startFleet` serves the plan for real (the real-wire rig
+ * and `--hardware-only`); the time-leap rig runs the same plan on in-process stand-ins
+ * (sim/virtual.ts VirtualMiner with `familySettings`).
+ */
+export type Family = 'antminer' | 'whatsminer' | 'avalon';
+export const FAMILIES: readonly Family[] = ['antminer', 'whatsminer', 'avalon'];
+export const MAX_FLEET = 1000;
+const PREFIX: Record<Family, string> = { antminer: 'am', whatsminer: 'wm', avalon: 'av' };
+
+export const AVALON_SPEC: MachineSpec = {
+  ratedKw: A1466.ratedKw, standbyKw: A1466.standbyKw, ratedThs: A1466.ratedThs, stopMs: A1466.stopMs, wakeMs: A1466.wakeMs, rampMs: A1466.rampMs,
+};
+const SPEC: Record<Family, MachineSpec> = { antminer: STOCK_SPEC, whatsminer: WHATSMINER_SPEC, avalon: AVALON_SPEC };
+
+export interface FleetMiner {
+  id: string;
+  family: Family;
+  /** position in the fleet (0…N-1) */
+  index: number;
+  spec: MachineSpec;
+  /** whatsminer: the firmware version it reports (v2 or v3 API) */
+  firmware?: string;
+}
+
+/** N miners, the families in turn */
+export function fleetPlan(n: number): FleetMiner[] {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_FLEET) throw new RangeError(`miners must be an integer 0..${MAX_FLEET}`);
+  return Array.from({ length: n }, (_, index) => {
+    const family = FAMILIES[index % 3];
+    const k = Math.floor(index / 3);
+    return {
+      id: `${PREFIX[family]}${k}`, family, index, spec: SPEC[family],
+      ...(family === 'whatsminer' ? { firmware: k % 2 ? WHATSMINER_V3_FIRMWARE : WHATSMINER_V2_FIRMWARE } : {}),
+    };
+  });
+}
+
+/**
+ * The loopback address of miner `index` in address slot `slot` (0..63): 127.30.(4·slot + i/250).(1 + i%250).
+ * A slot holds 1,000 miners; a second simulated site on the machine finds the first slot taken and
+ * moves to the next.
+ */
+export function fleetHost(slot: number, index: number): string {
+  return `127.30.${slot * 4 + Math.floor(index / 250)}.${1 + (index % 250)}`;
+}
+export const FLEET_SLOTS = 64;
+
+/**
+ * The power settings each family's driver offers (drivers/miner/*: the same scales), over the
+ * simulated machine's physics: for the time-leap rig's stand-ins.
+ *  antminer   mode: 1 low power (LOW_POWER_SHARE of rated), 2 normal
+ *  whatsminer percent 10..100 in steps of 5
+ *  avalon     level 1..3 (the A1466's work levels 0..2, 80 / 90 / 100 % of rated)
+ */
+export function familySettings(family: Family, spec: MachineSpec): MinerSettings {
+  const standby = spec.standbyKw;
+  switch (family) {
+    case 'antminer':
+      return { min: 1, max: 2, step: 1, unit: 'mode', kwAt: (s) => (s <= 0 ? standby : s < 2 ? spec.ratedKw * LOW_POWER_SHARE : spec.ratedKw) };
+    case 'whatsminer':
+      return { min: 10, max: 100, step: 5, unit: 'percent', kwAt: (s) => (s <= 0 ? standby : (spec.ratedKw * Math.min(100, s)) / 100) };
+    case 'avalon': {
+      const shares = A1466.levelShares;
+      return { min: 1, max: shares.length, step: 1, unit: 'level', kwAt: (s) => (s <= 0 ? standby : spec.ratedKw * shares[Math.max(0, Math.min(shares.length, Math.round(s)) - 1)]) };
+    }
+  }
+}
+
+/** One miner served for real. */
+export interface RunningMiner {
+  readonly plan: FleetMiner;
+  readonly host: string;
+  /** the ports it serves on (the firmware's own unless one could not be bound) */
+  readonly ports: { api: number; web?: number; v3?: number };
+  readonly machine: SimMachine;
+  /**
+   * the first stop the firmware carried out at or after `wallMs` (Date.now() ms), or undefined:
+   * Antminer's sleep mode taken, Whatsminer's power_off / set.miner.service stop, Avalon's
+   * `ascset softoff` request taken and answered (the softoff itself acts at its stamp, which the
+   * driver sets to the miner's present second: up to a second or two later)
+   */
+  stopSince(wallMs: number): number | undefined;
+  close(): Promise<void>;
+}
+
+export interface SimFleet {
+  readonly slot: number;
+  readonly miners: RunningMiner[];
+  get(id: string): RunningMiner | undefined;
+  close(): Promise<void>;
+}
+
+const STOP_WORDS = /sleep|power_off|service stop|softoff/;
+
+/** the time of the earliest matching entry at or after `since` (entries in time order), scanning back from the newest */
+function firstSince<T>(log: readonly T[], since: number, at: (x: T) => number, match: (x: T) => boolean): number | undefined {
+  let found: number | undefined;
+  for (let i = log.length - 1; i >= 0; i--) {
+    const t = at(log[i]);
+    if (t < since) break;
+    if (match(log[i])) found = t;
+  }
+  return found;
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** the firmware's web port 80 needs root (or CAP_NET_BIND_SERVICE): found out once, then a free port */
+let privileged: boolean | undefined;
+
+async function withWebPort<T>(start: (web: number) => Promise<T>): Promise<T> {
+  if (privileged !== false) {
+    try {
+      const r = await start(80);
+      privileged = true;
+      return r;
+    } catch (e) {
+      if (errno(e) !== 'EACCES') throw e;
+      privileged = false;
+    }
+  }
+  return start(0);
+}
+
+async function startOne(m: FleetMiner, host: string): Promise<RunningMiner> {
+  switch (m.family) {
+    case 'antminer': {
+      const sim = await withWebPort(async (web) => {
+        const s = new SimAntminer({ id: m.id, host, spec: m.spec, ports: { api: 4028, web } });
+        try {
+          return await s.start();
+        } catch (e) {
+          await s.close().catch(() => {});
+          throw e;
+        }
+      });
+      return {
+        plan: m, host, ports: { api: sim.ports.api, web: sim.ports.web }, machine: sim.machine,
+        stopSince: (w) => firstSince(sim.machine.log, w, (x) => x.at, (x) => STOP_WORDS.test(x.what)),
+        close: () => sim.close(),
+      };
+    }
+    case 'whatsminer': {
+      const sim = await withWebPort(async (web) => {
+        const s = new SimWhatsminer({ id: m.id, host, spec: m.spec, firmware: m.firmware, ports: { api: 4028, v3: 4433, web } });
+        try {
+          return await s.start();
+        } catch (e) {
+          await s.close().catch(() => {});
+          throw e;
+        }
+      });
+      return {
+        plan: m, host, ports: { api: sim.ports.api, ...(sim.ports.web ? { web: sim.ports.web } : {}), ...(sim.ports.v3 ? { v3: sim.ports.v3 } : {}) }, machine: sim.machine,
+        stopSince: (w) => firstSince(sim.machine.log, w, (x) => x.at, (x) => STOP_WORDS.test(x.what)),
+        close: () => sim.close(),
+      };
+    }
+    case 'avalon': {
+      const machine = new SimMachine(m.id, m.spec);
+      const sim = new AvalonSim({ host, port: 4028, machine });
+      try {
+        await sim.start();
+      } catch (e) {
+        await sim.close().catch(() => {});
+        throw e;
+      }
+      return {
+        plan: m, host, ports: { api: sim.port }, machine,
+        stopSince: (w) => firstSince(sim.requests, w, (x) => x.at - sim.skewMs, (x) => x.command === 'ascset' && /,softoff,/.test(x.parameter ?? '') && x.outcome === 'answered'),
+        close: () => sim.close(),
+      };
+    }
+  }
+}
+
+/** run `f` over `items`, at most `n` at a time; the first failure is thrown after all settled */
+async function pool<T, R>(items: T[], n: number, f: (x: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) {
+      try {
+        out[i] = { status: 'fulfilled', value: await f(items[i]) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Serve every miner of the plan on its own loopback address, in the first address slot whose
+ * addresses are free (from `slot`, default 0). Everything opened is closed again on failure.
+ */
+export async function startFleet(plan: FleetMiner[], o: { slot?: number; concurrency?: number } = {}): Promise<SimFleet> {
+  for (let slot = o.slot ?? 0; slot < FLEET_SLOTS; slot++) {
+    const results = await pool(plan, o.concurrency ?? 16, (m) => startOne(m, fleetHost(slot, m.index)));
+    const up = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) {
+      const byId = new Map(up.map((m) => [m.plan.id, m]));
+      return { slot, miners: up, get: (id) => byId.get(id), close: async () => { await Promise.allSettled(up.map((m) => m.close())); } };
+    }
+    await Promise.allSettled(up.map((m) => m.close()));
+    const code = errno(failed.reason);
+    if (code === 'EADDRINUSE') continue; // another simulated site holds this slot: the next one
+    if (code === 'EADDRNOTAVAIL') {
+      throw new Error(`cannot bind the simulated miners' loopback addresses (${fleetHost(slot, 0)}…): this system routes only 127.0.0.1 to its loopback interface (Linux routes all of 127.0.0.0/8)`);
+    }
+    throw failed.reason as Error;
+  }
+  throw new Error(`no free address slot for the simulated miners in 127.30.0.0/16 (${FLEET_SLOTS} slots tried)`);
+}
