@@ -12,8 +12,9 @@ const USAGE = `usage:
                [--seed N] [--poll-ms N]     simulated site + the real agent, end to end
   hashflex sim --hardware-only --out DIR [--scenario NAME|FILE]
                                             only the simulated hardware (default scenario: quiet); writes DIR/sim.json and DIR/agent.yaml
-  hashflex doctor -c FILE [--json] [--verbose]
-                                            commissioning checks; exit 0 only if all pass; logs to a file (--verbose: stderr)
+  hashflex doctor -c FILE [--json] [--verbose] [--switch-miners]
+                                            commissioning checks; exit 0 only if all pass; logs to a file (--verbose: stderr);
+                                            --switch-miners also stops and wakes each network miner (left as found)
   hashflex config check FILE                validate a config; one line per problem
   hashflex discover CIDR... [--json] [--out FILE] [--timeout-ms N] [--concurrency N] [--deadline-s N]
                                             find the miners in private/loopback/link-local ranges (at most 4096 addresses)
@@ -21,6 +22,7 @@ const USAGE = `usage:
   hashflex ledger key -c FILE               the board's ledger public key
   hashflex ledger verify FILE --key PUBKEY  check a surplus ledger's chain and signatures
   hashflex ledger export --from ISO --to ISO [-c FILE | --file FILE] [--out PREFIX]
+  hashflex --version                        print the version
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -41,6 +43,9 @@ export async function main(argv: string[]): Promise<number> {
         return await (require('./ledger/command') as typeof import('./ledger/command')).ledgerCommand(rest);
       case 'bench':
         return await (require('../scripts/bench') as typeof import('../scripts/bench')).benchCommand(rest);
+      case '--version':
+        process.stdout.write(`hashflex ${(require('./version') as typeof import('./version')).VERSION}\n`);
+        return 0;
       case undefined:
       case '-h':
       case '--help':
@@ -90,13 +95,34 @@ async function run(argv: string[]): Promise<number> {
   if (!values.config) throw new UsageError('run needs -c FILE');
   const config = loadConfig(values.config as string); // before any port is opened
   const { startAgent } = require('./main') as typeof import('./main');
-  const agent = await startAgent(config);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  const log = (require('./log') as typeof import('./log')).logger('agent');
+  // caught from before the start, so a stop during start-up (systemctl stop) is logged and
+  // waits for the start to finish instead of killing the process half-way; a second signal
+  // while stopping gets the default action (the process ends at once)
+  let started = false;
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (signal) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      log.info({ signal }, started ? `stopping on ${signal}` : `stopping on ${signal} once start-up has finished`);
+      resolve(signal);
+    };
   });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent(config);
+  } catch (e) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw e;
+  }
+  started = true;
+  const signal = await signalled;
   await agent.stop();
+  log.info({ signal }, 'stopped');
   return 0;
 }
 

@@ -9,6 +9,7 @@ import { readSecret, secretFile, secretFileWarnings, secretInline, secretInlineO
 import { isMqttUrl } from './uplink/mqtt-transport';
 import { cidrProblem } from './grid/scada/allow';
 import { isMinerDriver, minerDrivers } from '../drivers/miner';
+import { issueProblems } from './config-messages';
 
 /**
  * The config file (YAML; JSON is valid YAML), validated once at start-up. Every problem is
@@ -308,7 +309,8 @@ export function formatPath(p: (string | number)[]): string {
 /** Validate a parsed document. Throws HashflexError(ConfigInvalid) whose `problems` lists every issue. */
 export function validateConfig(doc: unknown, source?: string): Config {
   const r = configSchema.safeParse(doc ?? {});
-  const problems = r.success ? [] : r.error.issues.map((i) => `${formatPath(i.path)}: ${describeIssue(i)}`);
+  // what is wrong and what is allowed there (config-messages.ts): one line per problem
+  const problems = r.success ? [] : r.error.issues.flatMap((i) => issueProblems(i, configSchema, doc).map((p) => `${formatPath(p.path)}: ${p.message}`));
   // zod skips the whole-config checks once a key fails: this one is worth saying at once
   if (!r.success && noLoads(doc) && !problems.includes(`boards: ${NO_LOADS}`)) problems.push(`boards: ${NO_LOADS}`);
   if (!r.success) throw new ConfigError(problems);
@@ -416,12 +418,4 @@ export class ConfigError extends HashflexError {
   constructor(readonly problems: string[]) {
     super(`invalid config:\n${problems.join('\n')}`, ErrorCode.ConfigInvalid);
   }
-}
-
-function describeIssue(i: z.ZodIssue): string {
-  if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (i.code === 'invalid_type' && i.received === 'undefined') return 'is required';
-  if (i.code === 'invalid_type') return `expected ${i.expected}, got ${i.received}`;
-  if (i.code === 'invalid_enum_value') return `expected one of ${i.options.map((o) => JSON.stringify(o)).join(', ')}, got ${JSON.stringify(i.received)}`;
-  return i.message;
 }

@@ -17,19 +17,22 @@ export function runDoctor(config: Config, options: DoctorOptions = {}): Promise<
 }
 
 /**
- * `hashflex doctor -c FILE [--json] [--verbose] [--enable-mhz MHZ] [--settle-ms MS]`: commissioning checks for a technician
+ * `hashflex doctor -c FILE [--json] [--verbose] [--switch-miners] [--enable-mhz MHZ] [--settle-ms MS]`: commissioning checks for a technician
  * (README "Commissioning checks"). One PASS/FAIL/SKIP line per check with a hint on failure;
  * `--json` prints one JSON document for scripts instead. Exit 0 only if every check passes
  * (skipped checks are for parts the config does not have), 1 if any fails, 2 on bad usage or
  * bad config. The agent service must be stopped: doctor opens the same serial ports.
  * The drivers' own logs (pino JSON: a board switched off reads as a fault to its driver) go to a
  * file, named at the end, and not between the report's lines; `--verbose` puts them on stderr.
+ * Network miners are read, never switched, unless `--switch-miners` asks for each to be stopped
+ * and woken (agent/doctor/miners.ts); either way each is left as it was found.
  */
 export async function doctorCommand(argv: string[]): Promise<number> {
   const { values } = args(argv, {
     config: { type: 'string', short: 'c' },
     json: { type: 'boolean' },
     verbose: { type: 'boolean' },
+    'switch-miners': { type: 'boolean' },
     'enable-mhz': { type: 'string' },
     'settle-ms': { type: 'string' },
   });
@@ -67,7 +70,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', stop);
   if (!json) process.stdout.write(`hashflex doctor: ${file} (the agent service must be stopped)\n`);
   const timing = settleMs === undefined ? {} : { meterSettleMs: settleMs, meterWindowMs: Math.max(200, Math.round(settleMs * 0.75)) };
-  const opts: DoctorOptions = { ...timing, enableMhz, signal: abort.signal, onResult: json ? undefined : (r) => process.stdout.write(line(r)) };
+  const switchMiners = values['switch-miners'] === true;
+  const opts: DoctorOptions = { ...timing, enableMhz, switchMiners, signal: abort.signal, onResult: json ? undefined : (r) => process.stdout.write(line(r)) };
   let report: DoctorReport;
   try {
     report = await runDoctor(config, opts);
@@ -78,7 +82,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   if (json) print({ ...report, file, ...(logFile ? { log_file: logFile } : {}) });
   else {
     const verdict = report.ok ? 'commissioned: every check passed' : abort.signal.aborted ? 'interrupted' : 'NOT commissioned';
-    process.stdout.write(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped in ${(report.ms / 1000).toFixed(1)} s: ${verdict}. All boards are off.\n`);
+    process.stdout.write(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped in ${(report.ms / 1000).toFixed(1)} s: ${verdict}. All boards are off.${minersLeft(config.miners.length, switchMiners, report)}\n`);
     if (logFile) process.stdout.write(`agent logs: ${logFile}\n`);
   }
   return report.ok ? 0 : 1;
@@ -100,6 +104,14 @@ function logsAside(): string | undefined {
   }
   process.env.HASHFLEX_LOG_FILE = file;
   return file;
+}
+
+/** what the closing line says about the network miners */
+function minersLeft(miners: number, switched: boolean, report: DoctorReport): string {
+  if (!miners) return '';
+  if (!switched) return ' Miners were read, not switched.';
+  const notBack = report.results.filter((r) => r.check === 'switch' && r.data?.left_as_found === false).map((r) => r.item);
+  return notBack.length ? ` NOT left as found: ${notBack.join(', ')} (see their switch lines).` : ' Miners are as they were found.';
 }
 
 /** `PASS  board hb0   detail` and, on failure, an indented hint */

@@ -87,7 +87,7 @@ test('username and client_id lengths, and unknown uplink keys, are refused at th
   const p = problems(withUplink({ url: 'mqtt://h:1883', site: 's1', username: '', client_id: 'c'.repeat(129), password: 'nope-nope' }));
   assert.is(at(p, 'uplink.username').length, 1, p.join('\n'));
   assert.is(at(p, 'uplink.client_id').length, 1, p.join('\n'));
-  assert.ok(p.includes('uplink: unknown key "password"'), p.join('\n'));
+  assert.ok(p.some((l) => l.startsWith('uplink.password: unknown key (allowed here: url, token, token_file,')), p.join('\n'));
   assert.is(at(problems(withUplink({ url: 'mqtt://h:1883', site: 's1', username: 'u'.repeat(257) })), 'uplink.username').length, 1);
   assert.ok(validateConfig(withUplink({ url: 'mqtt://h:1883', site: 's1', username: 'u'.repeat(256), client_id: 'c'.repeat(128) })));
 });

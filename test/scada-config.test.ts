@@ -27,12 +27,12 @@ test('A scada section with only listen gets the documented defaults (unit 1, wri
 
 test('Every scada problem is reported at its own path', () => {
   assert.equal(problems({ listen: '0.0.0.0:1502', unit: 256, write: 'yes', cap_ttl_s: 0, allow: ['10.0.0.0/33', 'rtu.local'], port: 502 }), [
-    'scada.unit: Number must be less than or equal to 255',
+    'scada.unit: must be 0..255, got 256',
     'scada.allow[0]: prefix /33 is longer than 32 bits',
     'scada.allow[1]: "rtu.local" is not an IPv4 or IPv6 address',
-    'scada.write: expected boolean, got string',
-    'scada.cap_ttl_s: Number must be greater than or equal to 1',
-    'scada: unknown key "port"',
+    'scada.write: expected true or false, got "yes"',
+    'scada.cap_ttl_s: must be 1..86400 s, got 0',
+    'scada.port: unknown key (allowed here: listen, unit, allow, write, cap_ttl_s)',
   ]);
   assert.equal(problems({}), ['scada.listen: is required']);
   assert.equal(problems({ listen: '1502' }), ['scada.listen: expected "HOST:PORT" with a port 1..65535']);

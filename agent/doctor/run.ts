@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import { checkBoard, checkEnables, checkFans, checkRelay } from './boards';
 import { checkIo, checkMeter } from './devices';
+import { checkMiners, checkSwitches, closeMiners } from './miners';
 import { checkClock, checkStorage, checkUplink } from './system';
 import { checkScada } from './scada';
 import { DOCTOR_DEFAULTS, timer, type CheckId, type CheckResult, type DoctorContext, type DoctorOptions, type DoctorReport } from './types';
@@ -8,7 +9,8 @@ import { DOCTOR_DEFAULTS, timer, type CheckId, type CheckResult, type DoctorCont
 /**
  * Run every commissioning check on a validated config, in order (README "Commissioning
  * checks"), and leave the site safe: whatever happens, every board ends with its enable line
- * low and its chain inactive, fans back at 0, and every port closed.
+ * low and its chain inactive, fans back at 0, and every port closed. Network miners are left as
+ * they were found (only the switch check, with --switch-miners, stops one, and wakes it again).
  */
 export async function runDoctor(config: Config, options: DoctorOptions = {}): Promise<DoctorReport> {
   const t0 = performance.now();
@@ -23,6 +25,8 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     meterOk: false,
     boards: new Map(),
     boardsUp: new Set(),
+    miners: new Map(),
+    minersUp: new Set(),
     uplinkOk: false,
   };
   const results: CheckResult[] = [];
@@ -32,7 +36,7 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
   };
   const aborted = () => options.signal?.aborted ?? false;
   const steps: Array<[CheckId, () => Promise<CheckResult | CheckResult[]>]> = [
-    ['config', async () => timer('config').pass(`agent ${config.agent.id}: ${config.boards.length} board(s), ${config.fans.length} fan(s), mode ${config.control.mode}`)],
+    ['config', async () => timer('config').pass(`agent ${config.agent.id}: ${config.boards.length} board(s), ${config.fans.length} fan(s)${config.miners.length ? `, ${config.miners.length} miner(s)` : ''}, mode ${config.control.mode}`)],
     ['meter', () => checkMeter(ctx)],
     ['io', () => checkIo(ctx)],
     ['board', async () => {
@@ -43,6 +47,15 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     ['fan', () => checkFans(ctx)],
     ['enable', () => checkEnables(ctx)],
     ['relay', () => checkRelay(ctx)],
+    // the miner step gives each miner's `miner` line, then its `login` line
+    ['miner', () => checkMiners(ctx)],
+    ['switch', async () => {
+      try {
+        return await checkSwitches(ctx);
+      } finally {
+        await closeMiners(ctx); // no polling of miners through the checks that follow
+      }
+    }],
     ['uplink', () => checkUplink(ctx)],
     ['scada', () => checkScada(ctx)],
     ['clock', () => checkClock(ctx)],
@@ -62,9 +75,10 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
   return { ok: failed === 0, results, passed: count('pass'), failed, skipped: count('skip'), ms: Math.round(performance.now() - t0) };
 }
 
-/** every board off (enable low, chain inactive), fans to 0, links closed */
+/** every board off (enable low, chain inactive), fans to 0, links closed; miners' drivers closed, the miners left as they are */
 async function makeSafe(ctx: DoctorContext): Promise<void> {
   const io = ctx.io;
+  const miners = closeMiners(ctx);
   if (io) for (const b of ctx.config.boards) io.setEnable(b.id, false);
   await Promise.allSettled([...ctx.boards.values()].map((d) => d.trip()));
   if (io) {
@@ -73,4 +87,5 @@ async function makeSafe(ctx: DoctorContext): Promise<void> {
   }
   await Promise.allSettled([...ctx.boards.values()].map((d) => d.close()));
   await io?.close().catch(() => undefined);
+  await miners;
 }

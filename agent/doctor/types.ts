@@ -1,9 +1,9 @@
 import type { Config } from '../config';
 import type { BoardDriver } from '../../drivers/hashboard';
 import type { FirmataIoBoard } from '../../drivers/io';
-import type { IoBoard } from '../hardware';
+import type { IoBoard, NetworkMiner } from '../hardware';
 
-/** One line of the doctor's report. `item` names the board or fan for per-device checks. */
+/** One line of the doctor's report. `item` names the board, fan or miner for per-device checks. */
 export interface CheckResult {
   check: CheckId;
   item?: string;
@@ -18,7 +18,7 @@ export interface CheckResult {
 }
 
 /** the checks, in the order they run (README "Commissioning checks") */
-export const CHECKS = ['config', 'meter', 'io', 'board', 'fan', 'enable', 'relay', 'uplink', 'scada', 'clock', 'storage'] as const;
+export const CHECKS = ['config', 'meter', 'io', 'board', 'fan', 'enable', 'relay', 'miner', 'login', 'switch', 'uplink', 'scada', 'clock', 'storage'] as const;
 export type CheckId = (typeof CHECKS)[number];
 
 export interface DoctorOptions {
@@ -38,6 +38,16 @@ export interface DoctorOptions {
   uplinkTimeoutMs?: number;
   /** how long the meter may take to answer (ms) */
   meterTimeoutMs?: number;
+  /** stop and wake each network miner, leaving it as found (`--switch-miners`); never by default */
+  switchMiners?: boolean;
+  /** how long a miner's driver may take to start and give its first reading (ms) */
+  minerTimeoutMs?: number;
+  /** the miners' status poll period while the doctor watches them (ms; a miner's poll_ms if shorter) */
+  minerPollMs?: number;
+  /** how long a stopped miner may take to read asleep (ms) */
+  minerStopTimeoutMs?: number;
+  /** how long a woken miner may take to hash again (ms) */
+  minerWakeTimeoutMs?: number;
   /** each result as soon as it is known (the CLI prints lines as they come) */
   onResult?: (r: CheckResult) => void;
   signal?: AbortSignal;
@@ -63,6 +73,10 @@ export interface DoctorContext {
   boards: Map<string, BoardDriver>;
   /** boards whose chain answered */
   boardsUp: Set<string>;
+  /** network miner drivers started by the miner check, by id (closed, never stopped, at the end) */
+  miners: Map<string, NetworkMiner>;
+  /** miners that answered as their family and accepted the credentials */
+  minersUp: Set<string>;
   /** the controller reached and accepted us */
   uplinkOk: boolean;
   /** the controller's Date header on the uplink check's upgrade, and our clock (opts.now) then */
@@ -76,6 +90,12 @@ export const DOCTOR_DEFAULTS = {
   boardTimeoutMs: 10_000,
   uplinkTimeoutMs: 8000,
   meterTimeoutMs: 3000,
+  switchMiners: false,
+  minerTimeoutMs: 15_000,
+  minerPollMs: 1000,
+  // the drivers' own bounds for a soft-off and a soft-on to show (drivers/miner/avalon: boards re-initialise)
+  minerStopTimeoutMs: 60_000,
+  minerWakeTimeoutMs: 300_000,
 };
 
 /** a result builder that times the check */

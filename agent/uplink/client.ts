@@ -111,6 +111,49 @@ export function transportFor(opts: UplinkOptions, ca: Buffer | undefined, clock:
   throw new HashflexError(`uplink.url: unsupported scheme in ${opts.url}`, ErrorCode.ConfigInvalid);
 }
 
+/** why an attempt failed or a link dropped: the transport's error, or the far side's refusal */
+export interface LinkCause {
+  message: string;
+  /** the error's code: ECONNREFUSED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, … */
+  code?: string;
+  /** credentials refused: HTTP 401/403, MQTT CONNACK 134/135 */
+  status?: number;
+}
+
+/** a link that was up and is gone: the error that took it, else the close itself */
+function dropCause(code: number, reason: string, err?: LinkCause): LinkCause {
+  if (err && (reason === '' || reason === 'connection lost')) return err;
+  if (reason) return { message: `${reason} (close code ${code})`, code: err?.code };
+  return err ?? { message: code === 1006 ? 'connection lost (close code 1006)' : `closed by the far end (close code ${code})` };
+}
+
+/** certificate checks that a CA bundle (uplink.ca_file) decides */
+const CA_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+  'CERT_CHAIN_TOO_LONG', 'INVALID_CA', 'CERT_REJECTED',
+]);
+
+/**
+ * The log line for a cause, and the key that says whether the next failure is the same one (a
+ * retry: not logged again) or another (logged). Causes name what to check where they can.
+ */
+export function describeCause(c: LinkCause, o: { caFile: boolean; mqtt: boolean }): { key: string; level: 'warn' | 'error'; text: string } {
+  if (c.status !== undefined) {
+    const who = o.mqtt ? `the broker refused our login (${c.status}) — check uplink.token and uplink.username` : `the controller answered ${c.status} to our token — check uplink.token`;
+    return { key: `auth:${c.status}`, level: 'error', text: `uplink refused: ${who} (retrying with backoff)` };
+  }
+  const code = c.code ?? '';
+  const tls = CA_CODES.has(code) || /^ERR_(SSL|TLS)_/.test(code) || /^CERT_/.test(code);
+  if (!tls) return { key: `down:${code || c.message}`, level: 'warn', text: `uplink down: ${c.message} (retrying with backoff)` };
+  let hint: string;
+  if (CA_CODES.has(code)) hint = o.caFile ? 'check uplink.ca_file' : 'set uplink.ca_file to the CA that signed the controller\'s certificate (the system CAs do not trust it)';
+  else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') hint = 'check the certificate\'s dates and this board\'s clock';
+  else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') hint = 'the certificate is not for the host in uplink.url';
+  else hint = `is the far end speaking TLS on this port? (${o.mqtt ? 'mqtt://' : 'ws://'} is the plain scheme)`;
+  return { key: `tls:${code}`, level: 'warn', text: `uplink TLS failure: ${c.message} — ${hint}` };
+}
+
 export class Uplink extends EventEmitter {
   readonly stats: UplinkStats = {
     connects: 0, disconnects: 0, authFailures: 0, sent: 0, commands: 0, rejected: 0,
@@ -139,6 +182,16 @@ export class Uplink extends EventEmitter {
   /** events handed to queueEvent(), journaled and sent at the next setImmediate, in order */
   private queued: { body: EventBody; ts: string }[] = [];
   private flushing?: NodeJS.Immediate;
+  /**
+   * The link's state as last logged. Each change is logged once, with its cause (down: warn;
+   * credentials refused: error; up again: info), not every retry: a controller that refuses
+   * connections for an hour is one line, a cause that changes (refused, then a TLS failure) a
+   * line each; the retries themselves are debug lines.
+   */
+  private linkState: 'idle' | 'up' | 'down' = 'idle';
+  private downKey?: string;
+  private downSince = 0;
+  private failedAttempts = 0;
 
   /** `transport` overrides the one picked by the url's scheme (tests, other pipes) */
   constructor(private readonly opts: UplinkOptions, private readonly clock: Clock = realClock, transport?: Transport) {
@@ -233,6 +286,7 @@ export class Uplink extends EventEmitter {
     this.journal.off('recover', this.onJournalRecover);
     this.retryTimer?.cancel();
     this.stableTimer?.cancel();
+    this.linkState = 'idle';
     const link = this.link;
     this.link = undefined;
     this.isOpen = false;
@@ -322,14 +376,17 @@ export class Uplink extends EventEmitter {
     if (this.stopped) return;
     let link: Link | undefined;
     const mine = (): boolean => link !== undefined && link === this.link;
+    // what went wrong on this attempt: the first error before it opened, the last one after
+    let opened = false;
+    let failure: LinkCause | undefined;
     const handler: LinkHandler = {
-      open: () => { if (mine()) this.onOpen(); },
+      open: () => { if (mine()) { opened = true; failure = undefined; this.onOpen(); } },
       message: (text, scope) => { if (mine()) this.onMessage(text, scope); },
-      close: (code, reason) => { if (mine()) this.onClose(code, reason); },
+      close: (code, reason) => { if (mine()) this.onClose(code, reason, opened ? dropCause(code, reason, failure) : failure ?? dropCause(code, reason)); },
       authFailed: (status) => {
         this.stats.authFailures++;
         this.stats.lastError = `refused with ${status}`;
-        this.log.error({ status }, 'controller refused our credentials');
+        failure = { message: `refused with ${status}`, status };
         this.emit('auth_failed', status);
       },
       oversized: () => {
@@ -338,9 +395,14 @@ export class Uplink extends EventEmitter {
       },
       ping: () => { this.stats.pings++; },
       pong: () => { this.stats.pongs++; },
-      error: (message) => {
+      error: (message, code) => {
         this.stats.lastError = message;
-        this.log.debug({ err: message }, 'uplink error');
+        // the first error of an attempt that never opens is its cause, logged as the link's state
+        if (!opened && !failure) failure = { message, code };
+        else {
+          if (opened) failure = { message, code };
+          this.log.debug({ err: message, code }, 'uplink error');
+        }
       },
     };
     try {
@@ -348,6 +410,7 @@ export class Uplink extends EventEmitter {
     } catch (e) {
       // a transport that cannot even start (bad url) is retried like a refused connection
       handler.error((e as Error).message);
+      this.linkDown({ message: (e as Error).message });
       this.scheduleReconnect();
       return;
     }
@@ -368,24 +431,44 @@ export class Uplink extends EventEmitter {
     link.send('hello', JSON.stringify(hello));
     for (const a of this.pendingAcks.splice(0)) link.send('ack', JSON.stringify(a));
     this.stableTimer = this.clock.setTimeout(() => { this.attempt = 0; }, STABLE_MS);
-    this.log.info({ url: this.opts.url, backlog: this.journal.stats().frames }, 'uplink connected');
+    const wasDown = this.linkState === 'down';
+    this.log.info({
+      url: this.opts.url, backlog: this.journal.stats().frames,
+      ...(wasDown ? { down_ms: Math.round(this.clock.monotonic() - this.downSince), failed_attempts: this.failedAttempts } : {}),
+    }, 'uplink up');
+    this.linkState = 'up';
+    this.downKey = undefined;
+    this.failedAttempts = 0;
     this.emit('connected');
     this.pump();
   }
 
-  private onClose(code: number, reason: string): void {
+  private onClose(code: number, reason: string, cause: LinkCause): void {
     const wasOpen = this.isOpen;
     this.isOpen = false;
     this.link = undefined;
     this.batchInFlight = false;
     this.stableTimer?.cancel();
     this.stableTimer = undefined;
-    if (wasOpen) {
-      this.stats.disconnects++;
-      this.log.warn({ code, reason }, 'uplink disconnected');
-      this.emit('disconnected', { code, reason });
-    }
+    if (wasOpen) this.stats.disconnects++;
+    if (!this.stopped) this.linkDown(cause, { code, reason });
+    if (wasOpen) this.emit('disconnected', { code, reason });
     this.scheduleReconnect();
+  }
+
+  /** one failed attempt or a lost link: logged when the state or its cause changes, else debug */
+  private linkDown(cause: LinkCause, close?: { code: number; reason: string }): void {
+    this.failedAttempts++;
+    const d = describeCause(cause, { caFile: this.opts.caFile !== undefined, mqtt: isMqttUrl(this.opts.url) });
+    const fields = { url: this.opts.url, cause: cause.message, ...(cause.code ? { code: cause.code } : {}), ...(close ? { close_code: close.code } : {}) };
+    if (this.linkState === 'down' && this.downKey === d.key) {
+      this.log.debug({ ...fields, failed_attempts: this.failedAttempts }, 'uplink still down');
+      return;
+    }
+    if (this.linkState !== 'down') this.downSince = this.clock.monotonic();
+    this.linkState = 'down';
+    this.downKey = d.key;
+    this.log[d.level](fields, d.text);
   }
 
   private scheduleReconnect(): void {

@@ -180,7 +180,7 @@ export function mqttTransport(o: MqttTransportOptions): Transport {
       if (e.code === 134 || e.code === 135) {
         reason = `refused by broker (${e.code})`;
         h.authFailed(e.code);
-      } else h.error(e.message);
+      } else h.error(e.message, e.code === undefined ? undefined : String(e.code));
       if (!opened) client.end(true);
     });
     client.on('close', () => {

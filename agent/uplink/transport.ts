@@ -29,7 +29,12 @@ export interface LinkHandler {
   oversized(): void;
   ping(): void;
   pong(): void;
-  error(message: string): void;
+  /**
+   * something went wrong on this connection; `code` is the error's own (ECONNREFUSED,
+   * UNABLE_TO_VERIFY_LEAF_SIGNATURE, …) where it has one. The first one of an attempt that never
+   * opens is what the uplink logs as the cause.
+   */
+  error(message: string, code?: string): void;
 }
 
 export interface Link {

@@ -54,7 +54,7 @@ export function wsTransport(opts: WsTransportOptions, clock: Clock): Transport {
       const m = /Unexpected server response: (\d+)/.exec(e.message);
       if (m && (m[1] === '401' || m[1] === '403')) h.authFailed(Number(m[1]));
       else if (e.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') h.oversized();
-      else h.error(e.message);
+      else h.error(e.message, e.code);
     });
     ws.on('close', (code, reason) => {
       pingTimer?.cancel();

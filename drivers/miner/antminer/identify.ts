@@ -1,4 +1,5 @@
 import { modelName } from './api';
+import type { MinerEvidence, MinerIdentity } from '../identify';
 
 /**
  * Is this address a stock Antminer? The way pyasic's factory (pyasic/miners/factory.py) tells
@@ -12,20 +13,6 @@ import { modelName } from './api';
  *    firmware names the Antminer model there too (pyasic skips replies with "DEVDETAILS").
  * The model is VERSION[0].Type without "Antminer " and without a " (…)" suffix.
  */
-export interface MinerEvidence {
-  /** the 4028 `version` reply, parsed */
-  version?: Record<string, unknown>;
-  devdetails?: Record<string, unknown>;
-  /** GET / on port 80 */
-  web?: { status: number; headers: Record<string, string>; body: string };
-}
-
-export interface MinerIdentity {
-  make: string;
-  model: string;
-  firmware: string;
-  driver: string;
-}
 
 /** names in a 4028 reply that mean another firmware on Bitmain hardware, or another maker */
 const OTHERS = ['BOSMINER', 'BOSER', 'LUXMINER', 'VNISH', 'HIVEON', 'KAONSU', 'RWGLR', 'BTMINER', 'BITMICRO', 'AVALON'];
@@ -63,3 +50,5 @@ function headerOf(headers: Record<string, string>, name: string): string {
   for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return String(v);
   return '';
 }
+
+export type { MinerEvidence, MinerIdentity };

@@ -1,3 +1,4 @@
+import type { MinerEvidence, MinerIdentity } from '../identify';
 /**
  * Is this address a Canaan Avalon? The way pyasic's factory (pyasic/miners/factory.py) tells the
  * families apart:
@@ -10,20 +11,6 @@
  *    name themselves in PROD (`Avalon Q`, `Avalon Nano3s`).
  *  - the firmware: VERSION[0].VERSION (A10 manual §2.1), else LVERSION / CGVERSION (newer firmware).
  */
-export interface MinerEvidence {
-  /** the 4028 `version` reply, parsed */
-  version?: Record<string, unknown>;
-  devdetails?: Record<string, unknown>;
-  /** GET / on port 80 */
-  web?: { status: number; headers: Record<string, string>; body: string };
-}
-
-export interface MinerIdentity {
-  make: string;
-  model: string;
-  firmware: string;
-  driver: string;
-}
 
 /** names pyasic's _parse_socket_type matches before AVALON: a reply with one of them is not ours */
 export const NOT_AVALON = ['BOSMINER', 'BOSER', 'BTMINER', 'BITMICRO', 'LUXMINER', 'HIVEON', 'KAONSU', 'RWGLR', 'ANTMINER', 'INTCHAINS_QOMO', 'KDAMINER', 'BFGMINER', 'INNOMINER', 'VNISH'];
@@ -66,3 +53,5 @@ export function firmwareOf(row: Record<string, unknown> | undefined): string {
   const fw = [row?.VERSION, row?.LVERSION, row?.CGVERSION].find((x): x is string => typeof x === 'string' && x.trim() !== '');
   return fw ? `stock ${fw.trim()}` : 'stock';
 }
+
+export type { MinerEvidence, MinerIdentity };

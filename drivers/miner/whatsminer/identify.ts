@@ -1,3 +1,4 @@
+import type { MinerEvidence, MinerIdentity } from '../identify';
 /**
  * Telling a Whatsminer apart, and which of its APIs to drive, the way pyasic does
  * (pyasic/miners/factory.py and pyasic/miners/backends/btminer.py):
@@ -9,18 +10,6 @@
  *  - firmware dated after 2024-11-00 (`fw_ver` starts with YYYYMMDD) speaks API v3 on 4433;
  *    older firmware API v2 on 4028.
  */
-export interface MinerEvidence {
-  version?: Record<string, unknown>;
-  devdetails?: Record<string, unknown>;
-  web?: { status: number; headers: Record<string, string>; body: string };
-}
-
-export interface MinerIdentity {
-  make: string;
-  model: string;
-  firmware: string;
-  driver: string;
-}
 
 const MAKE = 'MicroBT';
 /** aftermarket firmware that runs on these machines or answers with similar words: not ours */
@@ -80,3 +69,5 @@ export function apiForFirmware(fw: string | undefined): 'v2' | 'v3' {
   if (!m) return 'v2';
   return Number(`${m[1]}${m[2]}${m[3]}`) > 20241100 ? 'v3' : 'v2';
 }
+
+export type { MinerEvidence, MinerIdentity };
