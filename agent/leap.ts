@@ -22,8 +22,11 @@ import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type Fa
  * flips the stand-ins' fault switches (sim/virtual.ts).
  */
 
-/** the stand-ins' API time per family: a stock Antminer's stop is a web read-modify-write (GET then POST) */
-const API_MS: Record<Family, number> = { antminer: 60, whatsminer: 20, avalon: 30 };
+/**
+ * the stand-ins' API time per family, about what the family simulators answer in over loopback
+ * (a stock Antminer's stop is a digest-signed web POST, the others one small request)
+ */
+const API_MS: Record<Family, number> = { antminer: 20, whatsminer: 10, avalon: 10 };
 /** the report's strip shows at most this many miners */
 const STRIP_MINERS = 24;
 export interface LeapOptions {

@@ -131,7 +131,7 @@ export class SimSite {
       this.fleet = await startFleet(this.minerPlan);
       for (const m of this.fleet.miners) this.plant.machines.set(m.plan.id, m.machine);
     }
-    this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1, refreshHz: this.opts.meterRefreshHz });
+    this.meter = await startSimMeter({ plant: this.plant, model: 'sdm630', unit: 1, refreshHz: this.opts.meterRefreshHz ?? this.opts.scenario.site?.meterHz });
     if (this.opts.controller) this.controller = await startSimController({ token: this.opts.token, ...(this.opts.controllerKeep ? { keep: this.opts.controllerKeep } : {}) });
 
     const tickMs = this.opts.tickMs ?? 20;
@@ -202,14 +202,15 @@ export class SimSite {
   }
 
   /**
-   * One miner's config entry: its address and driver, its nameplate (stock Antminer firmware
+   * One miner's config entry: its address and driver (`auto` for every third of a family: the
+   * plan's configDriver), its nameplate (stock Antminer firmware
    * reports no power), and ports only where the firmware's own could not be bound (the web port
    * 80 without root). The firmware's factory passwords: none to give.
    */
   private minerConfig(m: SimFleet['miners'][number]): Record<string, unknown> {
     const own: Record<string, number> = { api: 4028, web: 80, v3: 4433 };
     const ports = Object.fromEntries(Object.entries(m.ports).filter(([k, v]) => v !== undefined && v !== own[k]));
-    return { id: m.plan.id, host: m.host, driver: m.plan.family, rated_kw: m.plan.spec.ratedKw, ...(Object.keys(ports).length ? { ports } : {}) };
+    return { id: m.plan.id, host: m.host, driver: m.plan.configDriver, rated_kw: m.plan.spec.ratedKw, ...(Object.keys(ports).length ? { ports } : {}) };
   }
 
   /** Write DIR/sim.json and DIR/agent.yaml. */

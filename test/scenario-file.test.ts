@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import path from 'node:path';
 import { parseScenario, ScenarioError } from '../sim/scenarios/file';
 import { parseExpectation } from '../sim/scenarios/cells';
+import { builtinScenario } from '../sim/scenarios/builtin';
 import { FIXTURES, sim } from './fixtures/scenarios/run';
 
 const HEAD = 't_s,hz,generation_kw,load_kw,relay,command,fault\n';
@@ -124,6 +125,14 @@ test('hashflex sim with a broken scenario file prints one line FILE:LINE:COL and
   } finally {
     require('node:fs').rmSync(file, { force: true });
   }
+});
+
+test('meter_hz sets the simulated meter\'s refresh; the under-frequency built-ins use a fast meter', () => {
+  const s = parseScenario(`# name: slow-meter\n# meter_hz: 0.5\n${HEAD}0,60,2,1,0,,\n10,60,2,1,0,,\n`, 'x.csv');
+  assert.is(s.site?.meterHz, 0.5);
+  assert.throws(() => parseScenario(`# meter_hz: 500\n${HEAD}0,60,2,1,0,,\n`, 'x.csv'), (e: Error) => e instanceof ScenarioError && /meter_hz must be 0.1..50/.test(e.message));
+  assert.is(builtinScenario('ercot-ufr')?.site?.meterHz, 20);
+  assert.is(builtinScenario('wind-surplus-24h')?.site?.meterHz, undefined, 'others keep the 5 Hz default');
 });
 
 test.run();

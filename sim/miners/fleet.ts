@@ -10,7 +10,9 @@ import { SimWhatsminer, WHATSMINER_SPEC, WHATSMINER_V2_FIRMWARE, WHATSMINER_V3_F
  * in turn (antminer, whatsminer, avalon), ids am0 wm0 av0 am1 …, each on a loopback address of
  * its own in 127.30.0.0/16 (no test suite uses that range: the family suites use 127.20–127.23),
  * serving its firmware's API on the firmware's own ports. Whatsminers alternate API v2 and v3
- * firmware (wm0 v2, wm1 v3, …). Every machine starts hashing at its rated power.
+ * firmware (wm0 v2, wm1 v3, …). Every machine starts hashing at its rated power. The agent's config
+ * names each miner's driver, except every third of a family (am2, wm2, av2, am5, …), which it
+ * gives `driver: auto` so the agent's identification (drivers/miner/auto.ts) is exercised too.
  *
  * `fleetPlan` is what both rigs share; `startFleet` serves the plan for real (the real-wire rig
  * and `--hardware-only`); the time-leap rig runs the same plan on in-process stand-ins
@@ -34,6 +36,8 @@ export interface FleetMiner {
   spec: MachineSpec;
   /** whatsminer: the firmware version it reports (v2 or v3 API) */
   firmware?: string;
+  /** what the agent's config says: the family, or `auto` (identified at start) */
+  configDriver: Family | 'auto';
 }
 
 /** N miners, the families in turn */
@@ -43,7 +47,7 @@ export function fleetPlan(n: number): FleetMiner[] {
     const family = FAMILIES[index % 3];
     const k = Math.floor(index / 3);
     return {
-      id: `${PREFIX[family]}${k}`, family, index, spec: SPEC[family],
+      id: `${PREFIX[family]}${k}`, family, index, spec: SPEC[family], configDriver: k % 3 === 2 ? 'auto' : family,
       ...(family === 'whatsminer' ? { firmware: k % 2 ? WHATSMINER_V3_FIRMWARE : WHATSMINER_V2_FIRMWARE } : {}),
     };
   });

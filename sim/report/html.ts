@@ -192,7 +192,7 @@ ${rows(s.expectations, 'none declared', 3, (x) => `<tr><td class="${x.result ===
 <div class="card">${legend([['#ea580c', log.minerStrip?.length ? 'hashing (darker = closer to full frequency, or to a miner\'s rated power)' : 'board hashing (darker = closer to full frequency)'], ...statesLegend])}${boards}${log.minerStrip && s.network_miners && log.minerStrip.length < s.network_miners.length ? `<div class="muted">the first ${log.minerStrip.length} of ${s.network_miners.length} miners</div>` : ''}</div>
 ${s.network_miners ? minersSection(s) : ''}
 <h2>Trips</h2>
-${s.rig === 'leap' ? '<p class="muted">In the time-leap rig the agent’s own processing takes no virtual time, so its latency reads 0 ms; “signal → all boards off” still includes the meter poll and sustain time. Real latencies: <code>--speed 1</code> or <code>hashflex bench trip</code>.</p>' : ''}
+${s.rig === 'leap' ? `<p class="muted">In the time-leap rig the agent’s own processing takes no virtual time, so its latency reads 0 ms${s.network_miners ? ' (with network miners: their stand-ins’ API time, 10–20 ms)' : ''}; “signal → all boards off” still includes the meter poll and sustain time. Real latencies: <code>--speed 1</code> or <code>hashflex bench trip</code>.</p>` : ''}
 <table><tr><th>time</th><th>source</th><th>agent latency</th><th>signal at</th><th>signal → all boards off</th></tr>
 ${rows(s.trips, 'no trips', 5, (t) => `<tr><td>${clock(t.t_s, true)} <span class="muted">(${t.t_s} s)</span></td><td>${esc(t.source)}</td><td class="num">${t.latency_ms} ms</td><td>${t.signal_t_s !== undefined ? `${t.signal_t_s} s` : '–'}</td><td class="num">${t.from_signal_ms !== undefined ? `${t.from_signal_ms} ms` : '–'}</td></tr>`)}
 </table>

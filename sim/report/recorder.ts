@@ -17,7 +17,10 @@ export interface Frame {
   hz: number;
   /** the grid operator's relay contact, an input of the agent: true = closed (trip signalled) */
   relay?: boolean;
-  /** per board: chip frequency as a share of its maximum (0 = off) */
+  /**
+   * per board: chip frequency as a share of its maximum (0 = off); then, for the report's strip,
+   * each network miner of RunLog.minerStrip: its power as a share of its nameplate (0 = asleep)
+   */
   boards: number[];
   state: string;
   targetKw?: number;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YNode } from 'yaml';
 import { CellError, parseCommand, parseExpectation, parseFault } from './cells';
 import { hold, interpolate, valueNoise, type Points } from './series';
-import type { Expectation, Scenario, ScenarioCommand, ScenarioFault } from './types';
+import type { Expectation, Scenario, ScenarioCommand, ScenarioFault, ScenarioSite } from './types';
 
 /**
  * Scenario files a test engineer writes: CSV (one row per time point, `# key: value` lines for
@@ -19,7 +19,7 @@ export class ScenarioError extends Error {
 
 const COLUMNS = ['t_s', 'hz', 'generation_kw', 'load_kw', 'relay', 'command', 'fault'] as const;
 type Column = (typeof COLUMNS)[number];
-const HEADER_KEYS = ['name', 'description', 'nominal_hz', 'duration_s', 'seed', 'noise_hz', 'noise_generation_kw', 'noise_load_kw', 'expect', 'boards', 'miners'] as const;
+const HEADER_KEYS = ['name', 'description', 'nominal_hz', 'duration_s', 'seed', 'noise_hz', 'noise_generation_kw', 'noise_load_kw', 'expect', 'boards', 'miners', 'meter_hz'] as const;
 
 /** What both formats reduce to before it becomes a Scenario. */
 interface Draft {
@@ -31,6 +31,7 @@ interface Draft {
   /** the site it is written for (`--boards` / `--miners` override it) */
   boards?: number;
   miners?: number;
+  meterHz?: number;
   noise: { hz: number; generationKw: number; loadKw: number };
   hz: Points;
   generation: Points;
@@ -173,6 +174,7 @@ function setHeader(d: Draft, key: string, v: string, fail: (p: string, offset?: 
     case 'seed': { const x = n(); if (!Number.isInteger(x)) fail(`seed must be an integer, got ${v}`); d.seed = x; break; }
     case 'boards': { const x = n(); if (!Number.isInteger(x) || x < 0 || x > 64) fail(`boards must be an integer 0..64, got ${v}`); d.boards = x; break; }
     case 'miners': { const x = n(); if (!Number.isInteger(x) || x < 0 || x > 1000) fail(`miners must be an integer 0..1000, got ${v}`); d.miners = x; break; }
+    case 'meter_hz': { const x = n(); if (!(x >= 0.1 && x <= 50)) fail(`meter_hz must be 0.1..50, got ${v}`); d.meterHz = x; break; }
     case 'noise_hz': case 'noise_generation_kw': case 'noise_load_kw': {
       const x = n();
       if (x < 0) fail(`${key} must be >= 0, got ${v}`);
@@ -245,7 +247,7 @@ function parseDoc(text: string, d: Draft, fail: Fail, json: boolean): void {
       }
     } else if ((HEADER_KEYS as readonly string[]).includes(name) && !name.startsWith('noise_')) {
       setHeader(d, name, scalar(), (p) => at(p, val));
-    } else at(`unknown field "${name}" (name, description, nominal_hz, duration_s, seed, boards, miners, noise, points, expect)`, key);
+    } else at(`unknown field "${name}" (name, description, nominal_hz, duration_s, seed, boards, miners, meter_hz, noise, points, expect)`, key);
   }
   if (!points) return at('points is missing: [{"t_s": 0, "hz": 60, "generation_kw": 6, "load_kw": 1}, ...]', root);
   if (!isSeq(points)) return at('points must be a list of objects', points);
@@ -308,7 +310,7 @@ function build(d: Draft, fallbackName: string, seedArg?: number): Scenario {
     commands: byTime(d.commands),
     faults: byTime(d.faults),
     expect: d.expect,
-    ...(d.boards !== undefined || d.miners !== undefined ? { site: { ...(d.boards !== undefined ? { boards: d.boards } : {}), ...(d.miners !== undefined ? { miners: d.miners } : {}) } } : {}),
+    ...siteOf(d),
     at(t) {
       // noise channels draw from different seeds so they do not move together
       const hz = interpolate(d.hz, t, nominal) + (noise.hz ? noise.hz * valueNoise(t, seed * 3 + 1, 0.5) : 0);
@@ -317,4 +319,13 @@ function build(d: Draft, fallbackName: string, seedArg?: number): Scenario {
       return { hz, generationKw: Math.max(0, gen), baseLoadKw: Math.max(0, load), relay: hold(d.relay, t, 0) === 1 };
     },
   };
+}
+
+/** the header's site fields, present only where given */
+function siteOf(d: Draft): { site?: ScenarioSite } {
+  const site: ScenarioSite = {};
+  if (d.boards !== undefined) site.boards = d.boards;
+  if (d.miners !== undefined) site.miners = d.miners;
+  if (d.meterHz !== undefined) site.meterHz = d.meterHz;
+  return Object.keys(site).length ? { site } : {};
 }

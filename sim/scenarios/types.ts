@@ -63,6 +63,11 @@ export interface ScenarioSite {
   boards?: number;
   /** network miners of the three families in turn (sim/miners/fleet.ts) */
   miners?: number;
+  /**
+   * how often the simulated meter refreshes its registers (Hz; default 5, as many real meters):
+   * the under-frequency scenarios use a fast meter, as a site enrolled for under-frequency trips has
+   */
+  meterHz?: number;
 }
 
 export interface Scenario {
