@@ -97,7 +97,7 @@ export function parseExpectation(text: string): Expectation {
     if (sig === 'relay' || sig === 'curtail') return { text: t, kind: 'trip-within', ms, signal: sig };
     throw new CellError(`trip within … of what? "N Hz", "relay" or "curtail", got "${m[2]}"`, lead + t.indexOf(m[2]));
   }
-  if ((m = /^(?:every miner['’]?s stop|miners['’]? stops?|every miner stop) accepted within (\S+?) ?ms of curtail$/i.exec(t))) {
+  if ((m = /^(?:every miner['\u2019]?s stop|miners['\u2019]? stops?|every miner stop) accepted within (\S+?) ?ms of curtail$/i.exec(t))) {
     const ms = Number(m[1]);
     if (!(ms > 0)) throw new CellError(`stop latency must be a number of ms > 0, got "${m[1]}"`, lead + t.indexOf(m[1]));
     return { text: t, kind: 'miners-stop-within', ms };
