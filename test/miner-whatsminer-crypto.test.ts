@@ -7,6 +7,7 @@ import { aesEcbDecrypt, aesEcbEncrypt, v2AesKey, v2Credentials, v2EncryptRequest
 import { apiForFirmware, identify, normaliseModel } from '../drivers/miner/whatsminer/identify';
 import { md5Crypt, md5CryptHash } from '../drivers/miner/whatsminer/md5crypt';
 import { encodeV3Frame, V3FrameDecoder } from '../drivers/miner/whatsminer/v3-frame';
+import { needs } from './harness/peers';
 
 /**
  * The Whatsminer key derivations against an independent tool. The golden values below were
@@ -14,7 +15,6 @@ import { encodeV3Frame, V3FrameDecoder } from '../drivers/miner/whatsminer/v3-fr
  * -nosalt -nopad`, `openssl dgst -sha256 -binary | base64`); the "live" tests compare with the
  * openssl on this machine for random inputs too.
  */
-const OPENSSL = spawnSync('openssl', ['version']).status === 0;
 const openssl = (args: string[], input?: Buffer) => {
   const r = spawnSync('openssl', args, { input });
   assert.is(r.status, 0, r.stderr?.toString());
@@ -36,8 +36,7 @@ test('md5-crypt ($1$) matches openssl passwd -1 for short, empty, long and non-A
   assert.is(md5CryptHash('admin', 'BQ5hoXV9'), 'RxmaDUO33TS7O26yeMHZ81');
 });
 
-test('md5-crypt matches the machine\'s openssl for random passwords and salts (live)', () => {
-  if (!OPENSSL) return console.log('  (openssl not on PATH: live comparison skipped)');
+needs('openssl')('md5-crypt matches the machine\'s openssl for random passwords and salts (live)', () => {
   const itoa = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
   for (let i = 0; i < 12; i++) {
     const salt = Array.from(randomBytes(1 + (i % 8)), (b) => itoa[b & 63]).join('');
@@ -78,8 +77,7 @@ test('AES-256-ECB with NUL padding matches openssl enc -aes-256-ecb -nopad, and 
   }
 });
 
-test('AES-256-ECB matches the machine\'s openssl for random keys and texts (live)', () => {
-  if (!OPENSSL) return console.log('  (openssl not on PATH: live comparison skipped)');
+needs('openssl')('AES-256-ECB matches the machine\'s openssl for random keys and texts (live)', () => {
   for (let i = 0; i < 6; i++) {
     const key = randomBytes(32);
     const text = randomBytes(5 + i * 9).toString('hex');
@@ -93,10 +91,11 @@ test('AES-256-ECB matches the machine\'s openssl for random keys and texts (live
 test('API v3: the token is the first 8 characters of base64(SHA-256(cmd + password + salt + ts))', () => {
   // printf set.miner.servicesuperSALT1234x1700000000 | openssl dgst -sha256 -binary | base64 | cut -c1-8
   assert.is(v3Token('set.miner.service', 'super', 'SALT1234x', 1700000000), 'Glhe160J');
-  if (OPENSSL) {
-    const live = openssl(['dgst', '-sha256', '-binary'], Buffer.from('set.miner.power_percentp4ssw0rdabcdEFGH1712345678')).toString('base64').slice(0, 8);
-    assert.is(v3Token('set.miner.power_percent', 'p4ssw0rd', 'abcdEFGH', 1712345678), live);
-  }
+});
+
+needs('openssl')('API v3: the token matches the machine\'s openssl (live)', () => {
+  const live = openssl(['dgst', '-sha256', '-binary'], Buffer.from('set.miner.power_percentp4ssw0rdabcdEFGH1712345678')).toString('base64').slice(0, 8);
+  assert.is(v3Token('set.miner.power_percent', 'p4ssw0rd', 'abcdEFGH', 1712345678), live);
 });
 
 test('API v3 frames: 4-byte little-endian length then JSON, reassembled from any split, impossible lengths refused', () => {

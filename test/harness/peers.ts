@@ -12,7 +12,7 @@ import { test as defaultTest, type Test } from 'uvu';
  * in a short block before the closing line. Under HASHFLEX_REQUIRE_PEERS=1 (.ci/run) each such
  * test fails instead, so CI still covers them all. Detection looks at PATH only.
  */
-export type Peer = 'socat' | 'mosquitto' | 'mbpoll' | 'chromium' | 'python3' | 'python3-pymodbus' | 'python3-websockets' | 'python3-cryptography';
+export type Peer = 'socat' | 'mosquitto' | 'mbpoll' | 'chromium' | 'openssl' | 'python3' | 'python3-pymodbus' | 'python3-websockets' | 'python3-cryptography';
 
 interface PeerInfo { what: string; install: string; find(): string | undefined }
 
@@ -20,6 +20,7 @@ const PEERS: Record<Peer, PeerInfo> = {
   socat: { what: 'socat', install: 'apt-get install socat', find: () => (process.env.HASHFLEX_NO_SOCAT === '1' ? undefined : onPath('socat')) },
   mosquitto: { what: 'mosquitto', install: 'apt-get install mosquitto', find: () => (onPath('mosquitto_passwd') ? onPath('mosquitto') : undefined) },
   mbpoll: { what: 'mbpoll', install: 'apt-get install mbpoll', find: () => onPath('mbpoll') },
+  openssl: { what: 'openssl', install: 'apt-get install openssl', find: () => onPath('openssl') },
   chromium: { what: 'chromium', install: 'apt-get install chromium', find: () => onPath('chromium') ?? onPath('chromium-browser') },
   // pymodbus.server: Debian's pymodbus 3.0 imports serial_asyncio there, only a Recommends of the package
   'python3-pymodbus': { what: 'python3 with pymodbus', install: 'apt-get install python3-pymodbus python3-serial-asyncio', find: () => pythonWith('pymodbus.server') },
