@@ -104,6 +104,7 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
         metrics: () => siteMetrics(site) + (uplink && journal ? uplinkMetrics(uplink, journal) : '') + (scada ? scada.metrics() : ''),
         telemetry: uplink ?? site,
         clock,
+        minerDrivers: () => Object.fromEntries((site.hw.miners ?? []).map((m) => [m.id, m.driver])),
       })
     : undefined;
   log.info({ agent: config.agent.id, boards: config.boards.length, uplink: config.uplink?.url }, 'agent started');

@@ -18,8 +18,11 @@ export abstract class Runner {
   private busy = false;
   /** bumped by every shed, so a step in flight knows it has been overtaken */
   protected epoch = 0;
-  /** the target and epoch the last finished step reached: anything else still needs a step */
-  private reached = { want: 0, epoch: 0 };
+  /**
+   * the target and epoch the last finished step reached: anything else still needs a step.
+   * NaN before the first step and after a failed one: the next target is always stepped
+   */
+  private reached = { want: Number.NaN, epoch: 0 };
   /** after stop(): no more steps (the agent is shutting down) */
   private stopped = false;
 
@@ -46,11 +49,20 @@ export abstract class Runner {
   set target(setting: number) {
     if (this.stopped) return;
     this.want = setting;
+    // control hands every load its target whenever any load's changes: one already there needs
+    // no step (a network miner would get its setting written again, a thousand at a time)
+    if (!this.busy && setting === this.reached.want && this.epoch === this.reached.epoch) return;
     void this.converge();
   }
 
   get target(): number {
     return this.want;
+  }
+
+  /** the load is at `setting` already (found so at start): no step is owed for it */
+  assume(setting: number): void {
+    this.want = setting;
+    this.reached = { want: setting, epoch: this.epoch };
   }
 
   private async converge(): Promise<void> {
@@ -68,6 +80,7 @@ export abstract class Runner {
         if (epoch === this.epoch && want === this.want) { ran = want > 0; break; }
       }
     } catch (e) {
+      this.reached = { want: Number.NaN, epoch: this.epoch };
       error = (e as Error).message;
       this.log.warn({ load: this.id, err: error }, 'step failed');
     } finally {

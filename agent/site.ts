@@ -53,6 +53,8 @@ export class Site extends EventEmitter {
   private readonly pinFaults = new Set<string>();
   /** the loads' kW read for the meter sample being handled (shared by control and the ledger) */
   private minersMemo?: { at: number; kw: number };
+  /** the network miners' kW as read for the last meter sample (the trip path's settle watch starts from it) */
+  private lastNetworkKw?: number;
 
   constructor(readonly config: Config, readonly hw: Hardware, readonly clock: Clock = realClock) {
     super();
@@ -116,18 +118,27 @@ export class Site extends EventEmitter {
     // network miners keep hashing as they were until control decides (a restart of the agent
     // must not cycle the site's machines); their drivers log in and start polling
     await Promise.all((this.hw.miners ?? []).map((m) => m.start()));
+    // control starts from what they do now: a miner found hashing is a load already on (kept
+    // on, reduced at once, never stopped and restarted because control assumed it off)
+    const present = new Map(this.minerRunners.map((r) => {
+      const st = r.miner.status();
+      return [r.id, st.on && !st.fault ? st.setting : 0] as const;
+    }));
+    for (const r of this.minerRunners) r.assume(present.get(r.id)!);
+    this.controller.assume(present);
     // first in line: control (and its trip path) before any other listener, e.g. the ledger
     meter.prependListener('sample', (s: MeterSample) => {
       this.lastSample = s;
       this.meterStale = false;
       // one status sweep per sample: its kW is shared with every other listener of this sample
       // (minersKw() below), and the loads' driver faults are looked at on the way
-      const kw = this.readLoads();
+      const { kw, networkKw } = this.readLoads();
       const at = this.clock.now();
       this.minersMemo = { at, kw };
       queueMicrotask(() => { if (this.minersMemo?.at === at) this.minersMemo = undefined; });
       this.controller.sample(s.mono, s.hz, s.kw, kw);
-      this.settle.sample(s.kw, this.networkKw());
+      this.lastNetworkKw = networkKw;
+      this.settle.sample(s.kw, networkKw);
     });
     meter.on('stale', () => { this.meterStale = true; this.controller.meterStale(); });
     meter.on('fault', (e: Error) => log.debug({ err: e.message }, 'meter poll failed'));
@@ -163,20 +174,26 @@ export class Site extends EventEmitter {
     return kw;
   }
 
-  /** every load's status once: their kW summed, and driver faults forwarded to control */
-  private readLoads(): number {
+  /**
+   * every load's status once: their kW summed (and the network miners' alone, for the settle
+   * watch: a second sweep of a thousand miners on every meter sample was as dear as the first),
+   * and driver faults forwarded to control
+   */
+  private readLoads(): { kw: number; networkKw: number } {
     let kw = 0;
     for (const b of this.hw.boards) {
       const st = b.status();
       kw += st.kw;
       this.health.status(b.id, st.fault);
     }
+    let networkKw = 0;
     for (const m of this.hw.miners ?? []) {
       const st = m.status();
       kw += st.kw;
+      networkKw += st.kw;
       this.health.status(m.id, st.fault);
     }
-    return kw;
+    return { kw, networkKw };
   }
 
   /** A pin the I/O board cannot use is a fault of that function alone; only a lost link is io-lost. */
@@ -241,7 +258,9 @@ export class Site extends EventEmitter {
   private shed(source: TripSource, signalAt: number): void {
     const lines = this.hw.io?.shedEnables();
     const loads = Promise.all(this.runners.map((r) => r.shed()));
-    if (this.minerRunners.length) this.settle.begin(source, signalAt, this.lastSample?.kw, this.networkKw());
+    // the miners' kW as read with the last sample: every stop's connection is opened only once
+    // this synchronous part is done, so it reads no thousand statuses afresh
+    if (this.minerRunners.length) this.settle.begin(source, signalAt, this.lastSample?.kw, this.lastNetworkKw ?? this.networkKw());
     this.shedDone = Promise.all([lines, loads]).then(([, unconfirmed]) => {
       const latencyMs = this.clock.monotonic() - signalAt;
       const rec: TripRecord = { source, latencyMs, at: this.clock.now() };

@@ -164,6 +164,42 @@ const statsShape = (s: { n: number; p50: number; p99: number; max: number; mean:
   assert.ok(s.p50 <= s.p99 && s.p99 <= s.max, `${what}: p50 ≤ p99 ≤ max`);
 };
 
+test('bench miners --json runs a small mixed site, one curtail, and reports every stop accepted at its miner (structure only)', async () => {
+  const n = 30;
+  const p = hashflex(['bench', 'miners', '--json', '--miners', String(n), '--iterations', '1', '--seconds', '3', '--warmup', '0', '--sim-hosts', '2'], { HASHFLEX_LOG: 'error' });
+  assert.is(await p.exited, 0, p.err());
+  const r = JSON.parse(p.out()).results.miners;
+  assert.equal([r.miners, r.iterations, r.simHosts, r.minerPollMs], [n, 1, 2, 5000]);
+  // the families in equal shares, as many as this tree has (drivers and simulators both)
+  const families = Object.keys(r.families);
+  assert.ok(families.length >= 1 && families.every((f) => ['antminer', 'whatsminer', 'avalon'].includes(f)), families.join());
+  for (const f of families) assert.ok(Math.abs(r.families[f] - n / families.length) < 1, `${f}: ${r.families[f]}`);
+  assert.is(Object.values(r.kinds as Record<string, number>).reduce((a, b) => a + b, 0), n);
+  // every miner's stop reached its API and was answered; the ack said so
+  const c = r.curtail;
+  assert.equal([c.stopsAccepted, c.stopsExpected, c.acksOk, c.ackErrors], [n, n, 1, []]);
+  statsShape(c.accepted, n, 'accepted');
+  statsShape(c.arrived, n, 'arrived');
+  statsShape(c.atMiner, n, 'at the miner');
+  assert.ok(c.arrived.max <= c.accepted.max, 'a stop is answered after it arrives');
+  statsShape(c.lastAccepted, 1, 'last accepted');
+  assert.is(c.lastAccepted.max, c.accepted.max, 'the last of the site is the latest of all');
+  statsShape(c.ack, 1, 'ack');
+  statsShape(c.agent, 1, 'agent');
+  assert.ok(c.settledMs.n <= 1);
+  for (const f of families) statsShape(c.byFamily[f].accepted, r.families[f], `${f} accepted`);
+  assert.ok(c.openFdsPeak > 0);
+  // the polling window: figures from /proc, requests answered by the simulated miners
+  const w = r.polling;
+  assert.ok(w.rssMb.steady > 0 && w.rssMb.peak >= w.rssMb.min, 'rss');
+  assert.ok(w.cpuPercent.mean >= 0);
+  assert.ok(w.requestsPerS > 0, 'the miners are polled');
+  assert.ok(w.telemetryBytes > 0);
+  assert.is(w.cpuPct.cores, os.cpus().length);
+  assert.ok(r.metrics.lines > n, '/metrics has per-miner samples');
+  assert.match(r.agent.source, /hashflex\.service/);
+});
+
 // the only bench smoke test that needs a broker: skipped where mosquitto is not on PATH (harness/peers)
 const mqttTest = needs('mosquitto');
 mqttTest('bench fleet --mqtt --json runs the same small fleet over WebSocket and MQTT and reports both (structure only)', async () => {

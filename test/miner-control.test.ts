@@ -92,6 +92,22 @@ test('a miner switched off by control rests for miner_min_off_ms before it runs 
   await r.s.stop();
 });
 
+test('miners found hashing at start are loads already on: reduced, never stopped and restarted because control assumed them off', async () => {
+  const r = await virtualSite({ boards: 0, miners: 3, config: { control: { mode: 'surplus', board_on_delay_ms: 30_000, stagger_ms: 0 } } });
+  for (const m of r.machines) { m.state = 'hashing'; m.kw = m.spec.ratedKw; }
+  r.plant.generationKw = 2.5; // room for one miner, at part power
+  await r.start();
+  await r.run(120_000);
+  for (const m of r.miners) {
+    const off = m.commands.findIndex((c) => c === 'set 0' || c === 'stop');
+    const on = m.commands.findIndex((c, i) => i > off && /^set [1-9]/.test(c));
+    assert.ok(off < 0 || on < 0, `${m.id} stopped and restarted: ${m.commands.join(', ')}`);
+  }
+  const kw = r.miners.reduce((sum, m) => sum + m.status().kw, 0);
+  assert.ok(kw <= 2.55, `within the surplus: ${kw.toFixed(2)} kW`);
+  await r.s.stop();
+});
+
 test('telemetry lists each network miner with its own fields', async () => {
   const r = await minerSite(1);
   await r.run(60_000);

@@ -56,6 +56,26 @@ export const METER_HOLD_MAX_FACTOR = 64;
 export const SENSOR_RANGE_C = { min: -40, max: 150 } as const;
 
 /**
+ * How long a split of the target is reused while everything it is computed from stays the same
+ * (target, the loads admitted, their caps, which run, the add margin), in ms. The split is the
+ * dearest part of a meter sample (a thousand network miners: milliseconds, twenty times a
+ * second); what it cannot see change is a driver's own kW estimate at a setting (a miner that
+ * learns its draw from its readings), which therefore reaches the split within this.
+ */
+export const SPLIT_REUSE_MS = 1000;
+
+interface SplitMemo {
+  at: number;
+  cap: number;
+  loads: readonly LoadModel[];
+  caps: ReadonlyMap<string, number>;
+  on: ReadonlySet<string>;
+  addKw: number;
+  headroom: number;
+  out: ReadonlyMap<string, number>;
+}
+
+/**
  * The control core: trip latches, site state, modes, leases and ramping. Pure: it sees
  * samples and signals, decides, and calls ControlOutputs; time comes from the injected clock.
  *
@@ -95,6 +115,8 @@ export class Controller {
   private readonly switchedAt = new Map<string, number>();
   /** since when control has wanted one more board on (board_on_delay_ms) */
   private addWantedSince?: number;
+  /** the last splits (the plain one, and the one holding back an added board), reused while their inputs stand */
+  private readonly splits: (SplitMemo | undefined)[] = [];
   private readonly surplus: SurplusFollower;
 
   constructor(
@@ -126,6 +148,11 @@ export class Controller {
   /** the miners' power target (kW) before splitting, after mode, lease and state */
   get target(): number {
     return this.trips.size ? 0 : this.targetKw;
+  }
+
+  /** loads found running at start (network miners: the agent does not own them from power-on), at these settings */
+  assume(present: ReadonlyMap<string, number>): void {
+    for (const [id, setting] of present) if (this.targets.has(id)) this.targets.set(id, setting);
   }
 
   get frequencies(): ReadonlyMap<string, number> {
@@ -399,7 +426,8 @@ export class Controller {
     if (this.trips.size) return;
     const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity);
     const now = this.clock.monotonic();
-    const running = new Set([...this.targets].filter(([, f]) => f > 0).map(([id]) => id));
+    const running = new Set<string>();
+    for (const [id, f] of this.targets) if (f > 0) running.add(id);
     const since = (id: string) => now - (this.switchedAt.get(id) ?? -Infinity);
     // a load switched off lately (a network miner) rests for its minOffMs before it may run again
     const live = this.boards.filter((b) => (!this.faults.has(b.source) || this.onTrial.has(b.source)) && !(b.minOffMs && !running.has(b.id) && since(b.id) < b.minOffMs));
@@ -412,13 +440,14 @@ export class Controller {
     // flap (it goes off again only when the target no longer covers every running board's minimum).
     const caps = this.thermalCaps();
     const addKw = this.settings.mode === 'surplus' ? this.surplus.marginKw : this.settings.marginKw;
-    let next = splitTarget(cap, admitted, caps, { on: running, addKw, headroom: 1.3 });
-    const adds = [...next].some(([id, f]) => f > 0 && !running.has(id));
+    let next = this.split(0, cap, admitted, caps, { on: running, addKw, headroom: 1.3 });
+    let adds = false;
+    for (const [id, f] of next) if (f > 0 && !running.has(id)) { adds = true; break; }
     if (!adds) this.addWantedSince = undefined;
     else if (running.size > 0 && this.admitted === Infinity) {
       this.addWantedSince ??= now;
       if (now - this.addWantedSince < this.settings.boardOnDelayMs) {
-        const held = splitTarget(cap, admitted, caps, { on: running, addKw: Infinity, headroom: 1 });
+        const held = this.split(1, cap, admitted, caps, { on: running, addKw: Infinity, headroom: 1 });
         if (cap <= this.flatOutKw(admitted, running, caps)) next = held;
       }
     }
@@ -431,6 +460,17 @@ export class Controller {
     this.noteSwitches(next);
     this.targets = next;
     this.out.apply(new Map(next));
+  }
+
+  /** splitTarget, or a copy of the last result of the same call while nothing it reads has changed (SPLIT_REUSE_MS) */
+  private split(slot: number, cap: number, loads: LoadModel[], caps: Map<string, number>, keep: { on: Set<string>; addKw: number; headroom: number }): Map<string, number> {
+    const now = this.clock.monotonic();
+    const m = this.splits[slot];
+    if (m && now - m.at < SPLIT_REUSE_MS && m.cap === cap && m.addKw === keep.addKw && m.headroom === keep.headroom
+      && sameItems(m.loads, loads) && sameEntries(m.caps, caps) && sameMembers(m.on, keep.on)) return new Map(m.out);
+    const out = splitTarget(cap, loads, caps, keep);
+    this.splits[slot] = { at: now, cap, loads, caps, on: keep.on, addKw: keep.addKw, headroom: keep.headroom, out: new Map(out) };
+    return out;
   }
 
   private noteSwitches(next: ReadonlyMap<string, number>): void {
@@ -448,6 +488,8 @@ export class Controller {
   /** boards above throttle_c lose frequency linearly until trip_c; a lost sensor holds its boards at their lowest */
   private thermalCaps(): Map<string, number> {
     const caps = new Map<string, number>();
+    // no temperature known and none lost (a site of network miners): nothing to cap
+    if (this.temps.size === 0 && this.lostSensors.size === 0) return caps;
     const { throttleC, tripC } = this.settings;
     const boardIds = new Set(this.boards.map((b) => b.id));
     // a lost sensor of no board (a room or tank thermistor) watched them all
@@ -461,4 +503,22 @@ export class Controller {
     }
     return caps;
   }
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameEntries<K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v || !b.has(k)) return false;
+  return true;
+}
+
+function sameMembers<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }

@@ -1,9 +1,11 @@
 /**
  * The dashboard page served by the local server: no build step and no third-party script (the
  * board is often offline), three canvas plots over the last minutes (grid kW, miner kW against
- * its target, grid frequency) and the latest state, boards and fans. It reads /live, which
- * starts with the recent history so the plots are full at once; the cookie set at sign-in
- * authenticates both the page and the socket.
+ * its target, grid frequency) and the latest state, boards and fans, and network miners (id,
+ * driver, state, kW, TH/s, temperature; a row in red with the fault as its tooltip). It reads
+ * /live, which starts with the recent history so the plots are full at once (and the miners'
+ * drivers, which telemetry does not carry); the cookie set at sign-in authenticates both the
+ * page and the socket.
  */
 
 export const SIGN_IN_HTML = `<!doctype html>
@@ -31,6 +33,7 @@ h1{font-size:18px;margin:0 0 10px;display:flex;gap:14px;align-items:center}
 .plot h2{font-size:13px;font-weight:500;margin:2px 0;color:#8b949e}
 canvas{width:100%;height:170px;display:block}
 table{border-collapse:collapse;margin-top:10px;font-size:13px}td,th{padding:2px 10px;text-align:right}th{color:#8b949e;font-weight:500}
+caption{text-align:left;color:#8b949e;padding:2px 10px}tr.fault td{color:#f85149}
 </style></head>
 <body>
 <h1>hashflex <span id="state" class="badge">…</span> <span id="mode" class="badge">…</span><span id="link">connecting…</span></h1>
@@ -44,6 +47,7 @@ table{border-collapse:collapse;margin-top:10px;font-size:13px}td,th{padding:2px 
  <div class="plot"><h2>grid frequency Hz</h2><canvas id="p-hz"></canvas></div>
 </div>
 <table id="boards"></table>
+<table id="miners"></table>
 <script src="/dashboard.js"></script>
 </body></html>
 `;
@@ -55,6 +59,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
   var WINDOW_MS = (Number(new URLSearchParams(location.search).get('minutes')) || 10) * 60000;
   var pts = []; // {t, grid, hz, miners, target}
   var last = null;
+  var drivers = {}; // network miner id -> firmware family (sent with the history)
   var $ = function (id) { return document.getElementById(id); };
 
   function add(f) {
@@ -136,6 +141,16 @@ export const DASHBOARD_JS = String.raw`'use strict';
       rows += '<tr><td>' + esc(f.id) + '</td><td>fan</td><td colspan="2">' + Math.round(f.duty * 100) + ' %</td><td>' + fmt(f.rpm, 0, 'rpm') + '</td></tr>';
     });
     $('boards').innerHTML = rows;
+    var nm = last.network_miners || [], hashing = 0;
+    var mrows = '';
+    nm.forEach(function (m) {
+      if (m.state === 'hashing') hashing++;
+      mrows += '<tr' + (m.fault ? ' class="fault" title="' + esc(m.fault) + '"' : '') + '><td>' + esc(m.id) + '</td><td>' + esc(drivers[m.id] || '') +
+        '</td><td>' + esc(m.state) + (m.fault ? ' !' : '') + '</td><td>' + fmt(m.kw, 2, '') + '</td><td>' + fmt(m.ths, 1, '') + '</td><td>' + fmt(m.temp_c, 1, '') + '</td></tr>';
+    });
+    $('miners').innerHTML = nm.length
+      ? '<caption>network miners: ' + hashing + ' of ' + nm.length + ' hashing</caption><tr><th>miner</th><th>driver</th><th>state</th><th>kW</th><th>TH/s</th><th>°C</th></tr>' + mrows
+      : '';
   }
 
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return '&#' + c.charCodeAt(0) + ';'; }); }
@@ -149,7 +164,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     ws.onopen = function () { retry = 1000; $('link').textContent = 'live'; };
     ws.onmessage = function (ev) {
       var m = JSON.parse(ev.data);
-      if (m.type === 'history') { pts = []; m.frames.forEach(add); } else add(m);
+      if (m.type === 'history') { pts = []; drivers = m.drivers || {}; m.frames.forEach(add); } else add(m);
       schedule();
     };
     ws.onclose = function () {

@@ -37,6 +37,8 @@ export interface LocalServerOptions {
   history?: number;
   /** most live clients at once (default 16) */
   maxClients?: number;
+  /** each network miner's firmware family by id, sent with the history (the dashboard's miners table) */
+  minerDrivers?: () => Record<string, string>;
 }
 
 export interface LocalServer {
@@ -72,7 +74,11 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
   const log = logger('local');
   const token = opts.token;
   const keep = opts.history ?? 600;
+  // the history is for the plots: each frame kept without its per-miner list (with a thousand
+  // network miners a frame is ~80 KB, ten minutes of them ~50 MB); the newest is kept whole, so
+  // a new client's tables fill at once
   const history: string[] = [];
+  let newest: object | undefined;
   let skipped = 0;
 
   const server = http.createServer((req, res) => {
@@ -138,21 +144,33 @@ export async function createLocalServer(opts: LocalServerOptions): Promise<Local
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => ws.terminate());
       ws.on('message', () => { /* the live view is one-way; client frames are ignored */ });
-      ws.send(`{"type":"history","frames":[${history.join(',')}]}`);
+      const frames = newest ? [...history.slice(0, -1), JSON.stringify(newest)] : history;
+      const drivers = opts.minerDrivers?.();
+      ws.send(`{"type":"history","frames":[${frames.join(',')}]${drivers && Object.keys(drivers).length ? `,"drivers":${JSON.stringify(drivers)}` : ''}}`);
     });
   });
 
   const clock = opts.clock ?? realClock;
-  const onTelemetry = (frame: { type?: unknown; ts?: unknown }): void => {
-    let text: string;
+  const onTelemetry = (frame: { type?: unknown; ts?: unknown; network_miners?: unknown }): void => {
+    let f: typeof frame;
+    let slim: string;
+    let text: string | undefined;
     try {
-      const f = frame.type === 'telemetry' && typeof frame.ts === 'string' ? frame : { ...frame, type: 'telemetry', ts: new Date(clock.now()).toISOString() };
-      text = JSON.stringify(f);
+      f = frame.type === 'telemetry' && typeof frame.ts === 'string' ? frame : { ...frame, type: 'telemetry', ts: new Date(clock.now()).toISOString() };
+      if (f.network_miners === undefined) slim = text = JSON.stringify(f);
+      else {
+        const { network_miners: _, ...rest } = f;
+        slim = JSON.stringify(rest);
+        // the whole frame only for clients watching now
+        if (wss.clients.size) text = JSON.stringify(f);
+      }
     } catch {
       return; // not JSON-able: nothing to show, and never the reporter's problem
     }
-    history.push(text);
+    history.push(slim);
+    newest = f;
     if (history.length > keep) history.splice(0, history.length - keep);
+    if (text === undefined) return;
     for (const ws of wss.clients) {
       if (ws.readyState !== WebSocket.OPEN) continue;
       if (ws.bufferedAmount > SLOW_CLIENT_BYTES) skipped++;

@@ -8,7 +8,7 @@ import { startSimController, type SimController } from '../../sim/controller';
 import { startSimMeter, type SimMeter } from '../../sim/meter';
 import { Plant } from '../../sim/plant';
 import { agentBundle, type Bundle } from './bundle';
-import { stop, waiters } from './fleet';
+import { waiters } from './fleet';
 import { serviceLaunch } from './footprint';
 import type { MinerFamily, MinerHostIn, MinerHostOut, MinerHostStatus, MinerKind, PlannedMiner, StopStamp } from './miner-host';
 import { cpuPercent, cpuWindow, sampleProc, type ProcSample } from './proc';
@@ -323,6 +323,12 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
       fds.push(openFds(pid));
     }
     const used = cpu.stop();
+    const frames1 = telemetryFrames;
+    // the probe writes its figures every 5 s: the first write after the window covers it (and at
+    // most 5 s more of the same polling), before any curtail
+    const windowEnd = Date.now();
+    for (let i = 0; i < 70 && !(fs.existsSync(probeOut) && fs.statSync(probeOut).mtimeMs > windowEnd); i++) await sleep(100);
+    const probe = fs.existsSync(probeOut) ? JSON.parse(fs.readFileSync(probeOut, 'utf8')) : {};
     const last = samples[samples.length - 1];
     const windowS = (last.at - first.at) / 1000;
     const counts1 = await requestCounts(hosts);
@@ -346,7 +352,9 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
       const trips0 = trips.length, settled0 = settled.length;
       const fdTimer = setInterval(() => { fdPeak = Math.max(fdPeak, openFds(pid) || 0); }, 50);
       const t0 = monoMs();
-      const ack = await c.command(AGENT_ID, 'curtail');
+      const acked = c.command(AGENT_ID, 'curtail');
+      fdPeak = Math.max(fdPeak, openFds(pid) || 0); // at least what it holds when the command goes
+      const ack = await acked;
       const tAck = monoMs();
       clearInterval(fdTimer);
       acks.push(tAck - t0);
@@ -385,7 +393,6 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
 
     // ---- stop the agent (it leaves the miners as they are) and read its probe
     await stop(a);
-    const probe = fs.existsSync(probeOut) ? JSON.parse(fs.readFileSync(probeOut, 'utf8')) : {};
     const figures = (xs: { s: StopStamp; t0: number }[]): StopFigures => ({
       accepted: stats(xs.map((x) => x.s.answeredAt - x.t0)),
       arrived: stats(xs.map((x) => x.s.arrivedAt - x.t0)),
@@ -418,7 +425,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
         cpuPercent: { mean: r2(cpuPercent(first, last)), p50: stats(slices).p50, p99: stats(slices).p99, max: stats(slices).max },
         requestsPerS: r2(sum(kinds.map((k) => counts1[k] - counts0[k])) / windowS),
         requestsPerSByKind: Object.fromEntries(kinds.map((k) => [k, perS(k)])),
-        telemetryPerS: r2((telemetryFrames - frames0) / windowS),
+        telemetryPerS: r2((frames1 - frames0) / windowS),
         telemetryBytes,
         openFds: Math.max(...fds.filter(Number.isFinite)),
         eventLoopDelayMs: probe.eventLoopDelayMs, gc: probe.gc, heapUsedMb: probe.heapUsedMb,
@@ -460,6 +467,16 @@ function countBy<T>(xs: T[], key: (x: T) => string): string {
   const m = new Map<string, number>();
   for (const x of xs) m.set(key(x), (m.get(key(x)) ?? 0) + 1);
   return [...m].map(([k, v]) => `${v} ${k}`).join(', ');
+}
+
+/** SIGTERM, and SIGKILL if it has not exited within 30 s (it closes a thousand drivers first) */
+function stop(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    p.once('exit', () => { clearTimeout(t); resolve(); });
+    p.kill('SIGTERM');
+  });
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
