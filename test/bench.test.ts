@@ -166,7 +166,8 @@ const statsShape = (s: { n: number; p50: number; p99: number; max: number; mean:
 
 test('bench miners --json runs a small mixed site, one curtail, and reports every stop accepted at its miner (structure only)', async () => {
   const n = 30;
-  const p = hashflex(['bench', 'miners', '--json', '--miners', String(n), '--iterations', '1', '--seconds', '3', '--warmup', '0', '--sim-hosts', '2'], { HASHFLEX_LOG: 'error' });
+  // a polling window longer than the drivers' 5 s poll: every miner is polled in it at least once
+  const p = hashflex(['bench', 'miners', '--json', '--miners', String(n), '--iterations', '1', '--seconds', '6', '--warmup', '0', '--sim-hosts', '2'], { HASHFLEX_LOG: 'error' });
   assert.is(await p.exited, 0, p.err());
   const r = JSON.parse(p.out()).results.miners;
   assert.equal([r.miners, r.iterations, r.simHosts, r.minerPollMs], [n, 1, 2, 5000]);

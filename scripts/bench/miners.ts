@@ -21,7 +21,7 @@ import { stats, type Stats } from './stats';
  * N stock miners in its config (default 1,000, the three families in equal thirds, Whatsminer
  * half on API v2 and half on v3), each driven by its real driver over loopback TCP/HTTP to a
  * simulated miner on an address of its own (127.40.x.y Antminer, 127.41 Whatsminer, 127.42
- * Avalon). The simulators run in `--sim-hosts` child processes (miner-host.ts), never in the
+ * Avalon; another block of x where a run beside it holds the first). The simulators run in `--sim-hosts` child processes (miner-host.ts), never in the
  * agent's; the grid meter (Modbus TCP) and the site controller (WebSocket) in this one.
  *
  *  1. Polling: once every miner is identified and hashing and a warm-up has passed, RSS and CPU
@@ -142,8 +142,11 @@ export function availableFamilies(): MinerFamily[] {
   });
 }
 
-/** N miners in equal shares of the families (the first ones get the remainder), Whatsminer alternating v2 / v3 */
-export function planMiners(n: number, families: MinerFamily[] = availableFamilies()): PlannedMiner[] {
+/**
+ * N miners in equal shares of the families (the first ones get the remainder), Whatsminer
+ * alternating v2 / v3; a family's i-th miner on 127.(40+f).(block + i / 250).(i % 250 + 1)
+ */
+export function planMiners(n: number, families: MinerFamily[] = availableFamilies(), block = 0): PlannedMiner[] {
   if (!families.length) throw new Error('bench miners: no miner family has both a driver and a simulator yet');
   const out: PlannedMiner[] = [];
   families.forEach((family, fi) => {
@@ -151,7 +154,7 @@ export function planMiners(n: number, families: MinerFamily[] = availableFamilie
     const octet = 40 + FAMILIES.indexOf(family);
     for (let i = 0; i < count; i++) {
       const kind: MinerKind = family === 'whatsminer' ? (i % 2 ? 'whatsminer-v3' : 'whatsminer-v2') : family;
-      out.push({ id: `${PREFIX[family]}-${String(i).padStart(3, '0')}`, family, kind, host: `127.${octet}.${Math.floor(i / 250)}.${(i % 250) + 1}` });
+      out.push({ id: `${PREFIX[family]}-${String(i).padStart(3, '0')}`, family, kind, host: `127.${octet}.${block + Math.floor(i / 250)}.${(i % 250) + 1}` });
     }
   });
   return out;
@@ -183,7 +186,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
   const warmupS = o.warmupS ?? 20;
   const meterPollMs = o.meterPollMs ?? 50;
   const log = o.log ?? (() => {});
-  const plan = planMiners(n);
+  const plan = await freePlan(n);
   const nHosts = Math.max(1, Math.min(n, o.simHosts ?? 4));
   // Node raises its soft open-file limit to the hard one at start: the hard limit is what counts.
   // The agent holds a socket per miner during a curtail (and per poll in flight), a host a
@@ -449,6 +452,22 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
     bundle?.cleanup();
     if (!o.keepDir) fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A plan on loopback addresses nobody listens on: another run of this bench on the machine (a
+ * test suite's small one beside a full one) takes other blocks of 127.40-42.x.
+ */
+async function freePlan(n: number): Promise<PlannedMiner[]> {
+  const families = availableFamilies();
+  const blocks = Math.ceil(Math.ceil(n / families.length) / 250);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const block = attempt === 0 ? 0 : Math.floor(Math.random() * (255 - blocks));
+    const plan = planMiners(n, families, block);
+    const firsts = [...new Set(plan.map((p) => p.host.replace(/\.\d+$/, '.1')))];
+    if ((await Promise.all(firsts.map((h) => canBind(h, 4028)))).every(Boolean)) return plan;
+  }
+  throw new Error('bench miners: no free block of loopback addresses in 127.40-42.x (other runs of this bench?)');
 }
 
 async function collect(hosts: HostLink[], type: 'collect' | 'disarm'): Promise<StopStamp[]> {
