@@ -178,7 +178,8 @@ const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags
           row('agent: trip -> power gone (its settled event)', c.settledMs),
         ]) +
         `\nstops accepted ${c.stopsAccepted}/${c.stopsExpected}, acks ok ${c.acksOk}/${r.iterations}${c.resent ? `, ${c.resent} stop requests sent again` : ''}; ` +
-        `agent's open files at most ${c.openFdsPeak} during a curtail (limit ${r.agent.openFiles.soft}); miner hosts' loop delay p99 ${c.simLoopDelayMs.p99} ms, max ${c.simLoopDelayMs.max} ms\n\n` +
+        `agent's open files at most ${c.openFdsPeak} during a curtail (limit ${r.agent.openFiles.soft}); CPU from command to ack (median): agent ${c.cpuMs.agent.p50} ms, miner hosts ${c.cpuMs.simHosts.p50} ms; ` +
+        `miner hosts' loop delay p99 ${c.simLoopDelayMs.p99} ms, max ${c.simLoopDelayMs.max} ms\n\n` +
         `polling ${r.miners} miners every ${r.minerPollMs / 1000} s, meter every ${r.meterPollMs} ms, telemetry ${p.telemetryPerS}/s (${Math.round(p.telemetryBytes / 1024)} KB a frame), ${p.seconds} s (targets: RSS ≤ 150 MB, CPU ≤ 15 %)\n` +
         table([{
           'RSS steady MB': p.rssMb.steady.toFixed(1), 'RSS peak MB': p.rssMb.peak.toFixed(1), 'CPU %': p.cpuPercent.mean.toFixed(2), 'CPU % p99 (1 s)': p.cpuPercent.p99.toFixed(1),

@@ -190,11 +190,13 @@ test('bench miners --json runs a small mixed site, one curtail, and reports ever
   assert.ok(c.settledMs.n <= 1);
   for (const f of families) statsShape(c.byFamily[f].accepted, r.families[f], `${f} accepted`);
   assert.ok(c.openFdsPeak > 0);
+  statsShape(c.cpuMs.agent, 1, 'agent CPU');
+  statsShape(c.cpuMs.simHosts, 1, 'miner hosts CPU');
   // the polling window: figures from /proc, requests answered by the simulated miners
   const w = r.polling;
   assert.ok(w.rssMb.steady > 0 && w.rssMb.peak >= w.rssMb.min, 'rss');
   assert.ok(w.cpuPercent.mean >= 0);
-  assert.ok(w.requestsPerS > 0, 'the miners are polled');
+  assert.ok(w.requestsPerS > 0, 'the miners are polled (every 5 s: the 6 s window holds a round)');
   assert.ok(w.telemetryBytes > 0);
   assert.is(w.cpuPct.cores, os.cpus().length);
   assert.ok(r.metrics.lines > n, '/metrics has per-miner samples');

@@ -97,6 +97,11 @@ export interface MinersBenchResult {
     ackErrors: string[];
     /** the agent's open file descriptors: most seen while a curtail was in flight */
     openFdsPeak: number;
+    /**
+     * CPU time used from the command's send to its ack, per curtail (ms): the agent, and the
+     * miner hosts together (on one machine the simulated miners' own work competes with the agent's)
+     */
+    cpuMs: { agent: Stats; simHosts: Stats };
     simLoopDelayMs: LoopDelay;
   };
   polling: {
@@ -348,11 +353,15 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
     const all: { s: StopStamp; t0: number }[] = [];
     const lastAccepted: number[] = [], acks: number[] = [], ackErrors: string[] = [];
     let acksOk = 0, resent = 0, fdPeak = 0;
+    const agentCpuMs: number[] = [], hostsCpuMs: number[] = [];
+    const hostPids = hosts.map((h) => h.pid).filter((p): p is number => p !== undefined);
+    const cpuS = (pids: number[]) => sum(pids.map((p) => sampleProc(p)?.cpuS ?? 0));
     for (const h of hosts) h.send({ type: 'eld', on: true });
     for (let it = 0; it < iterations; it++) {
       if (it > 0) await untilReady(`before curtail ${it + 1}`);
       await Promise.all(hosts.map((h) => h.request({ type: 'arm' }, 'stops')));
       const trips0 = trips.length, settled0 = settled.length;
+      const cpu0 = { agent: cpuS([pid]), hosts: cpuS(hostPids) };
       const fdTimer = setInterval(() => { fdPeak = Math.max(fdPeak, openFds(pid) || 0); }, 50);
       const t0 = monoMs();
       const acked = c.command(AGENT_ID, 'curtail');
@@ -360,6 +369,8 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
       const ack = await acked;
       const tAck = monoMs();
       clearInterval(fdTimer);
+      agentCpuMs.push(1000 * (cpuS([pid]) - cpu0.agent));
+      hostsCpuMs.push(1000 * (cpuS(hostPids) - cpu0.hosts));
       acks.push(tAck - t0);
       if (ack.ok) acksOk++;
       else ackErrors.push(ack.error ?? 'ack ok:false');
@@ -420,6 +431,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
         byKind: Object.fromEntries(kinds.map((k) => [k, figures(all.filter((x) => x.s.kind === k))])),
         stopsAccepted: all.length, stopsExpected: n * iterations, acksOk, resent, ackErrors: ackErrors.slice(0, 5),
         openFdsPeak: fdPeak,
+        cpuMs: { agent: stats(agentCpuMs), simHosts: stats(hostsCpuMs) },
         simLoopDelayMs: { p50: Math.max(...simLoop.map((d) => d.p50)), p99: Math.max(...simLoop.map((d) => d.p99)), max: Math.max(...simLoop.map((d) => d.max)) },
       },
       polling: {
