@@ -37,7 +37,8 @@ const topics = new Set<string>();
 function agentDoc(uplink: Record<string, unknown>): Record<string, any> {
   const doc = JSON.parse(JSON.stringify(site.agentConfig({ storageDir: path.join(dir, 'storage') })));
   doc.agent.id = AGENT;
-  doc.control = { mode: 'setpoint', setpoint_kw: 100, max_kw: 100, stagger_ms: 50, board_on_delay_ms: 0 };
+  // a bring-up that times out under load (timeout_ms 60) is tried again within a second, not board_retry_ms's 30 s
+  doc.control = { mode: 'setpoint', setpoint_kw: 100, max_kw: 100, stagger_ms: 50, board_on_delay_ms: 0, board_retry_ms: 1000 };
   for (const b of doc.boards) Object.assign(b, { power_on_ms: 20, retry_ms: 150, poll_ms: 150, ramp_step_mhz: 100, ramp_step_ms: 10, timeout_ms: 60 });
   doc.uplink = { telemetry_ms: 200, backoff_min_ms: 100, backoff_max_ms: 300, ...uplink };
   return doc;
