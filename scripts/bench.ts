@@ -177,7 +177,8 @@ const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags
           row('agent: curtail received -> every stop accepted (its trip event)', c.agent),
           row('agent: trip -> power gone (its settled event)', c.settledMs),
         ]) +
-        `\nstops accepted ${c.stopsAccepted}/${c.stopsExpected}, acks ok ${c.acksOk}/${r.iterations}${c.resent ? `, ${c.resent} stop requests sent again` : ''}; ` +
+        `\nstops accepted ${c.stopsAccepted}/${c.stopsExpected}, acks ok ${c.acksOk}/${r.iterations}${c.resent ? `, ${c.resent} stop requests sent again` : ''}` +
+        `${Object.keys(c.otherTrips).length ? `; other trips: ${Object.entries(c.otherTrips).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}; ` +
         `agent's open files at most ${c.openFdsPeak} during a curtail (limit ${r.agent.openFiles.soft}); CPU from command to ack (median): agent ${c.cpuMs.agent.p50} ms, miner hosts ${c.cpuMs.simHosts.p50} ms; ` +
         `miner hosts' loop delay p99 ${c.simLoopDelayMs.p99} ms, max ${c.simLoopDelayMs.max} ms\n\n` +
         `polling ${r.miners} miners every ${r.minerPollMs / 1000} s, meter every ${r.meterPollMs} ms, telemetry ${p.telemetryPerS}/s (${Math.round(p.telemetryBytes / 1024)} KB a frame), ${p.seconds} s (targets: RSS ≤ 150 MB, CPU ≤ 15 %)\n` +

@@ -179,6 +179,7 @@ test('bench miners --json runs a small mixed site, one curtail, and reports ever
   // every miner's stop reached its API and was answered; the ack said so
   const c = r.curtail;
   assert.equal([c.stopsAccepted, c.stopsExpected, c.acksOk, c.ackErrors], [n, n, 1, []]);
+  assert.equal(c.otherTrips, {}, 'no trip the bench did not ask for');
   statsShape(c.accepted, n, 'accepted');
   statsShape(c.arrived, n, 'arrived');
   statsShape(c.atMiner, n, 'at the miner');

@@ -12,7 +12,8 @@ if (!process.send) {
   process.stderr.write('miner-host-main: run by the miners bench (fork, with an IPC channel), not by hand\n');
   process.exit(2);
 }
-const send = (m: MinerHostOut) => process.send?.(m);
+// the parent may be gone (it stops a host it no longer needs): nothing left to tell
+const send = (m: MinerHostOut) => { if (process.connected) process.send?.(m, undefined, undefined, () => {}); };
 const host = new MinerHost(send);
 process.on('message', (m: MinerHostIn) => {
   host.handle(m).then(

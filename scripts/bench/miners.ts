@@ -94,6 +94,8 @@ export interface MinersBenchResult {
     acksOk: number;
     /** stop requests sent more than once (a refused nonce or token, then again) */
     resent: number;
+    /** trips by any other source during the run, by source (none expected) */
+    otherTrips: Record<string, number>;
     ackErrors: string[];
     /** the agent's open file descriptors: most seen while a curtail was in flight */
     openFdsPeak: number;
@@ -191,7 +193,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
   const warmupS = o.warmupS ?? 20;
   const meterPollMs = o.meterPollMs ?? 50;
   const log = o.log ?? (() => {});
-  const plan = await freePlan(n);
+  let plan = await freePlan(n);
   const nHosts = Math.max(1, Math.min(n, o.simHosts ?? 4));
   // Node raises its soft open-file limit to the hard one at start: the hard limit is what counts.
   // The agent holds a socket per miner during a curtail (and per poll in flight), a host a
@@ -212,17 +214,28 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
   let agent: ChildProcess | undefined;
   let bundle: Bundle | undefined;
   try {
-    // ---- the miners, in their hosts
-    const groups = Array.from({ length: nHosts }, (_, h) => plan.filter((_, i) => i % nHosts === h));
+    // ---- the miners, in their hosts (another block of addresses if a run beside this one took
+    // some of these between the check and the listen)
     const webPort = await canBind('127.40.255.1', 80) ? 80 : 8080;
-    groups.forEach((_, h) => hosts.push(childHost((m) => {
-      if (m.type === 'kw') {
-        hostKw.set(h, m.kw);
-        plant.baseLoadKw = [...hostKw.values()].reduce((a, b) => a + b, 0);
+    let ready: { id: string; ports: Record<string, number> }[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const groups = Array.from({ length: nHosts }, (_, h) => plan.filter((_, i) => i % nHosts === h));
+      groups.forEach((_, h) => hosts.push(childHost((m) => {
+        if (m.type === 'kw') {
+          hostKw.set(h, m.kw);
+          plant.baseLoadKw = [...hostKw.values()].reduce((a, b) => a + b, 0);
+        }
+      })));
+      try {
+        ready = (await Promise.all(hosts.map((h, i) => h.request({ type: 'start', miners: groups[i], webPort, wakeMs: MINERS_WAKE_MS, tickMs: 200, kwEveryMs: 250 }, 'ready'))))
+          .flatMap((r) => (r as Extract<MinerHostOut, { type: 'ready' }>).miners);
+        break;
+      } catch (e) {
+        if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+        await Promise.allSettled(hosts.splice(0).map((h) => h.close()));
+        plan = await freePlan(n, true);
       }
-    })));
-    const ready = (await Promise.all(hosts.map((h, i) => h.request({ type: 'start', miners: groups[i], webPort, wakeMs: MINERS_WAKE_MS, tickMs: 200, kwEveryMs: 250 }, 'ready'))))
-      .flatMap((r) => (r as Extract<MinerHostOut, { type: 'ready' }>).miners);
+    }
     const portsOf = new Map(ready.map((r) => [r.id, r.ports]));
     log(`${n} simulated miners in ${nHosts} host processes (${countBy(plan, (p) => p.kind)})`);
 
@@ -256,10 +269,13 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
     let telemetryFrames = 0;
     const trips: number[] = [];
     const settled: { ms: number; ok: boolean }[] = [];
+    /** trips the bench did not ask for (a meter-lost trip would say the agent's loop stalled) */
+    const otherTrips: Record<string, number> = {};
     c.on('telemetry', (f: Record<string, any>) => { latest = f; telemetryFrames++; w.poke(); });
     c.on('event', (e: { kind?: string; source?: string; latency_ms?: number; ms?: number; ok?: boolean }) => {
       if (e.kind === 'trip' && e.source === 'command' && typeof e.latency_ms === 'number') trips.push(e.latency_ms);
-      if (e.kind === 'settled' && typeof e.ms === 'number') settled.push({ ms: e.ms, ok: e.ok === true });
+      else if (e.kind === 'trip' && e.source) otherTrips[e.source] = (otherTrips[e.source] ?? 0) + 1;
+      if (e.kind === 'settled' && e.source === 'command' && typeof e.ms === 'number') settled.push({ ms: e.ms, ok: e.ok === true });
       w.poke();
     });
     c.on('hello', () => w.poke());
@@ -429,7 +445,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
         settledMs: stats(settled.filter((x) => x.ok).map((x) => x.ms)),
         byFamily: Object.fromEntries(families.map((f) => [f, figures(all.filter((x) => x.s.family === f))])),
         byKind: Object.fromEntries(kinds.map((k) => [k, figures(all.filter((x) => x.s.kind === k))])),
-        stopsAccepted: all.length, stopsExpected: n * iterations, acksOk, resent, ackErrors: ackErrors.slice(0, 5),
+        stopsAccepted: all.length, stopsExpected: n * iterations, acksOk, resent, ackErrors: ackErrors.slice(0, 5), otherTrips,
         openFdsPeak: fdPeak,
         cpuMs: { agent: stats(agentCpuMs), simHosts: stats(hostsCpuMs) },
         simLoopDelayMs: { p50: Math.max(...simLoop.map((d) => d.p50)), p99: Math.max(...simLoop.map((d) => d.p99)), max: Math.max(...simLoop.map((d) => d.max)) },
@@ -470,14 +486,13 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
  * A plan on loopback addresses nobody listens on: another run of this bench on the machine (a
  * test suite's small one beside a full one) takes other blocks of 127.40-42.x.
  */
-async function freePlan(n: number): Promise<PlannedMiner[]> {
+async function freePlan(n: number, elsewhere = false): Promise<PlannedMiner[]> {
   const families = availableFamilies();
   const blocks = Math.ceil(Math.ceil(n / families.length) / 250);
   for (let attempt = 0; attempt < 20; attempt++) {
-    const block = attempt === 0 ? 0 : Math.floor(Math.random() * (255 - blocks));
+    const block = attempt === 0 && !elsewhere ? 0 : 1 + Math.floor(Math.random() * (254 - blocks));
     const plan = planMiners(n, families, block);
-    const firsts = [...new Set(plan.map((p) => p.host.replace(/\.\d+$/, '.1')))];
-    if ((await Promise.all(firsts.map((h) => canBind(h, 4028)))).every(Boolean)) return plan;
+    if ((await Promise.all(plan.map((p) => canBind(p.host, 4028)))).every(Boolean)) return plan;
   }
   throw new Error('bench miners: no free block of loopback addresses in 127.40-42.x (other runs of this bench?)');
 }
