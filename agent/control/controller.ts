@@ -64,6 +64,20 @@ export const SENSOR_RANGE_C = { min: -40, max: 150 } as const;
  */
 export const SPLIT_REUSE_MS = 1000;
 
+/**
+ * A grid program's terms on the miners (the OpenADR events in force: agent/grid/openadr), beside
+ * the mode and the set_power lease; every one of them only lowers the target, except a dispatch
+ * setpoint, which replaces the mode's target and is still held under every cap.
+ */
+export interface ProgramLimits {
+  /** the miners' power at most this, kW */
+  maxKw?: number;
+  /** the miners' target, kW, in place of the mode's */
+  setpointKw?: number;
+  /** the site's grid import (kW) held at or below this, less margin_kw */
+  importLimitKw?: number;
+}
+
 interface SplitMemo {
   at: number;
   cap: number;
@@ -118,6 +132,8 @@ export class Controller {
   /** the last splits (the plain one, and the one holding back an added board), reused while their inputs stand */
   private readonly splits: (SplitMemo | undefined)[] = [];
   private readonly surplus: SurplusFollower;
+  private program: ProgramLimits = {};
+  private gridKw = 0;
 
   constructor(
     private readonly settings: ControlSettings,
@@ -167,6 +183,7 @@ export class Controller {
    */
   sample(at: number, hz: number, gridKw: number, minersKw: number): void {
     this.minersKw = minersKw;
+    this.gridKw = gridKw;
     // the under-frequency check first: nothing (an event, a journal write) may stand before it
     if (Number.isFinite(hz) && hz > 0) {
       this.uf.sample(at, hz);
@@ -315,6 +332,23 @@ export class Controller {
     this.reapply();
   }
 
+  /** a grid program's terms (replacing the last ones; {} lifts them): caps apply at once, a setpoint from the next sample */
+  setProgramLimits(limits: ProgramLimits): void {
+    this.program = { ...limits };
+    this.reapply();
+  }
+
+  get programLimits(): Readonly<ProgramLimits> {
+    return this.program;
+  }
+
+  /** the program's cap now: its maxKw, and what keeps the grid import under its limit given the last sample */
+  private programCapKw(): number {
+    const { maxKw = Infinity, importLimitKw } = this.program;
+    const importCap = importLimitKw === undefined ? Infinity : Math.max(0, this.minersKw - this.gridKw + importLimitKw - this.settings.marginKw);
+    return Math.min(maxKw, importCap);
+  }
+
   get leaseKw(): number | undefined {
     return this.lease?.kw;
   }
@@ -398,7 +432,8 @@ export class Controller {
         want = 0;
         break;
     }
-    want = Math.max(0, Math.min(want, s.maxKw, this.lease?.kw ?? Infinity));
+    if (this.program.setpointKw !== undefined && s.mode !== 'off') want = this.program.setpointKw;
+    want = Math.max(0, Math.min(want, s.maxKw, this.lease?.kw ?? Infinity, this.programCapKw()));
     // reduce at once; increase only when it is worth a step, so the site does not hunt. In
     // surplus mode the follower already filters the up-path (a high sample cannot raise it) and
     // the band widens to the surplus's scatter
@@ -424,7 +459,7 @@ export class Controller {
 
   private reapply(): void {
     if (this.trips.size) return;
-    const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity);
+    const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity, this.programCapKw());
     const now = this.clock.monotonic();
     const running = new Set<string>();
     for (const [id, f] of this.targets) if (f > 0) running.add(id);

@@ -217,7 +217,7 @@ export class AntminerMiner implements NetworkMiner {
       }
       this.webFault = undefined;
       this.graceUntil = this.clock.monotonic() + this.tuning.restartGraceMs;
-      this.log.info({ what, mode }, 'miner took the work mode');
+      this.log.debug({ what, mode }, 'miner took the work mode');
     } catch (e) {
       const err = asError(e);
       if (err instanceof AuthRefused) this.webFault = `web: ${err.message}`;

@@ -224,7 +224,7 @@ export class AvalonMiner implements NetworkMiner {
       }
       this.accessFault = undefined;
       applied();
-      this.log.info({ what, param: p }, 'miner took the command');
+      this.log.debug({ what, param: p }, 'miner took the command');
     } catch (e) {
       const err = asError(e);
       this.log.warn({ what, param: p || undefined, err: err.message }, 'miner did not take the command');

@@ -97,7 +97,7 @@ export class WhatsminerMiner implements NetworkMiner {
     }
     this.pct = 0;
     this.last = { ...this.last, on: false, state: 'stopping', setting: 0 };
-    this.log.info({ api: api.version }, 'stop accepted');
+    this.log.debug({ api: api.version }, 'stop accepted');
   }
 
   async set(setting: number): Promise<void> {
