@@ -34,6 +34,25 @@ interface HeldToken {
   cred: V2Credentials;
   /** clock.monotonic() when get_token answered */
   at: number;
+  /**
+   * Write requests already encrypted under this token, by command (AES-ECB has no IV: the same
+   * command and token give the same text), so the trip path's power_off is encrypted once per token.
+   */
+  sealed: Map<string, string>;
+}
+
+const POWER_OFF = ['power_off', { respbefore: 'true' }] as const;
+
+/** the encrypted request for a command under a token, made once per token and command */
+function seal(tok: HeldToken, cmd: string, params: Readonly<Record<string, unknown>>): string {
+  const command = { cmd, ...params };
+  const key = JSON.stringify(command);
+  let request = tok.sealed.get(key);
+  if (request === undefined) {
+    request = v2EncryptRequest(tok.cred, command);
+    if (tok.sealed.size < 32) tok.sealed.set(key, request); // a handful of commands; set_power_pct values are few
+  }
+  return request;
 }
 
 export class WhatsminerV2 {
@@ -130,7 +149,7 @@ export class WhatsminerV2 {
 
   /** power_off, replying before it acts (respbefore true: the reply is the acceptance, not the end of the ramp-down) */
   powerOff(): Promise<void> {
-    return this.write('power_off', { respbefore: 'true' });
+    return this.write(...POWER_OFF);
   }
 
   powerOn(): Promise<void> {
@@ -153,15 +172,16 @@ export class WhatsminerV2 {
   }
 
   private async writeOnce(tok: HeldToken, cmd: string, params: Record<string, unknown>) {
-    const reply = await this.encrypted(tok.cred, { cmd, ...params }, cmd);
+    const reply = await this.encrypted(tok.cred, seal(tok, cmd, params), cmd);
     const st = v2Status(reply);
     if (!st) throw unexpected(cmd, 'no STATUS block');
     return st;
   }
 
   /** Send an encrypted command; the reply is encrypted ({"enc": ...}) unless the firmware refused it in plain text. */
-  private async encrypted(cred: V2Credentials, command: Record<string, unknown>, what: string): Promise<Record<string, unknown>> {
-    const reply = await counted(this.counters, this.exchange(v2EncryptRequest(cred, command), what));
+  private async encrypted(cred: V2Credentials, command: Record<string, unknown> | string, what: string): Promise<Record<string, unknown>> {
+    const request = typeof command === 'string' ? command : v2EncryptRequest(cred, command);
+    const reply = await counted(this.counters, this.exchange(request, what));
     if (typeof reply.enc !== 'string') return reply;
     let text: string;
     try {
@@ -196,8 +216,9 @@ export class WhatsminerV2 {
       if (!valid(t.salt) || !valid(t.newsalt) || (typeof t.time !== 'string' && typeof t.time !== 'number')) {
         throw unexpected('get_token', 'no time/salt/newsalt');
       }
-      const held: HeldToken = { cred: v2Credentials(this.password, { salt: t.salt!, newsalt: t.newsalt!, time: String(t.time) }), at: this.clock.monotonic() };
+      const held: HeldToken = { cred: v2Credentials(this.password, { salt: t.salt!, newsalt: t.newsalt!, time: String(t.time) }), at: this.clock.monotonic(), sealed: new Map() };
       this.held = held;
+      seal(held, ...POWER_OFF); // ready before the trip that needs it
       return held;
     })();
     this.fetching = p;
