@@ -6,7 +6,8 @@ import { EnergyTally } from '../sim/energy-tally';
 import { Plant } from '../sim/plant';
 import { simBoard } from '../sim/hashboard';
 import type { Scenario, ScenarioCommand, ScenarioFault } from '../sim/scenarios/types';
-import { familySettings, fleetHost, fleetPlan, type Family } from '../sim/miners/fleet';
+import { familySettings, fleetHost, fleetPlan } from '../sim/miners/fleet';
+import { SIM_FAMILIES } from '../sim/miners/families';
 import { SimMachine } from '../sim/miners/machine';
 import { VirtualBoard, VirtualIo, VirtualMeter, VirtualMiner } from '../sim/virtual';
 import { MinerWatch, minerShare } from '../sim/report/miners';
@@ -22,11 +23,6 @@ import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type Fa
  * flips the stand-ins' fault switches (sim/virtual.ts).
  */
 
-/**
- * the stand-ins' API time per family, about what the family simulators answer in over loopback
- * (a stock Antminer's stop is a digest-signed web POST, the others one small request)
- */
-const API_MS: Record<Family, number> = { antminer: 20, whatsminer: 10, avalon: 10 };
 /** the report's strip shows at most this many miners */
 const STRIP_MINERS = 24;
 export interface LeapOptions {
@@ -119,7 +115,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
   ioRef = io;
   const meter = new VirtualMeter(plant, clock, config.meter.poll_ms, config.meter.stale_ms, (now) => apply(tOf(now)));
   const boards = ids.map((id) => new VirtualBoard(plant.boards.get(id)!, 'bm1366', clock));
-  const miners = plan.map((m, i) => new VirtualMiner(machines[i], clock, API_MS[m.family], { driver: m.family, settings: familySettings(m.family, m.spec) }));
+  const miners = plan.map((m, i) => new VirtualMiner(machines[i], clock, SIM_FAMILIES[m.family].apiMs, { driver: m.family, settings: familySettings(m.family, m.spec) }));
   const site = new Site(config, { meter, boards, io, miners }, clock);
   const watch = new MinerWatch(plan.map((m, i) => ({
     id: m.id, family: m.family, host: fleetHost(0, m.index), machine: machines[i],

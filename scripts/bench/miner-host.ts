@@ -194,35 +194,14 @@ export class MinerHost {
   }
 
   private async serve(plan: PlannedMiner, m: MinerHostStart): Promise<{ id: string; ports: Record<string, number> }> {
-    let machine: SimMachine;
-    let close: () => Promise<void>;
-    let ports: Record<string, number>;
-    if (plan.family === 'antminer') {
-      const { SimAntminer } = require('../../sim/miners/antminer') as typeof import('../../sim/miners/antminer');
-      const { STOCK_SPEC } = require('../../sim/miners/machine') as typeof import('../../sim/miners/machine');
-      const sim = await new SimAntminer({ id: plan.id, host: plan.host, ports: { api: 4028, web: m.webPort }, spec: { ...STOCK_SPEC, wakeMs: m.wakeMs } }).start();
-      machine = sim.machine;
-      close = () => sim.close();
-      ports = { ...sim.ports };
-    } else if (plan.family === 'whatsminer') {
-      const w = require('../../sim/miners/whatsminer') as typeof import('../../sim/miners/whatsminer');
-      const sim = await new w.SimWhatsminer({
-        id: plan.id, host: plan.host, ports: { api: 4028, v3: 4433, web: null },
-        firmware: plan.kind === 'whatsminer-v3' ? w.WHATSMINER_V3_FIRMWARE : w.WHATSMINER_V2_FIRMWARE,
-        spec: { ...w.WHATSMINER_SPEC, wakeMs: m.wakeMs },
-      }).start();
-      machine = sim.machine;
-      close = () => sim.close();
-      ports = { ...sim.ports };
-    } else {
-      const a = require('../../sim/miners/avalon') as typeof import('../../sim/miners/avalon');
-      const { SimMachine } = require('../../sim/miners/machine') as typeof import('../../sim/miners/machine');
-      const p = a.A1466;
-      machine = new SimMachine(plan.id, { ratedKw: p.ratedKw, standbyKw: p.standbyKw, ratedThs: p.ratedThs, stopMs: p.stopMs, wakeMs: m.wakeMs, rampMs: p.rampMs });
-      const sim = await new a.AvalonSim({ host: plan.host, port: 4028, profile: p, machine }).start();
-      close = () => sim.close();
-      ports = { api: sim.port };
-    }
+    const { SIM_FAMILIES } = require('../../sim/miners/families') as typeof import('../../sim/miners/families');
+    const f = SIM_FAMILIES[plan.family];
+    const firmware = plan.kind === 'whatsminer-v3' ? f.firmwares?.[1] : f.firmwares?.[0];
+    // no Whatsminer web page here: the bench drives its API only
+    const sim = await f.serve({ id: plan.id, host: plan.host, spec: { ...f.spec, wakeMs: m.wakeMs }, firmware, web: plan.family === 'whatsminer' ? null : m.webPort });
+    const { machine } = sim;
+    const close = () => sim.close();
+    const ports = { ...sim.ports } as Record<string, number>;
     const s: Served = { plan, machine, close, sleepPending: false };
     // a v2 Whatsminer's stop is encrypted: the machine powering off while a request is handled says it was one
     if (plan.kind === 'whatsminer-v2') {

@@ -1,9 +1,6 @@
 import type { MinerSettings } from '../../agent/hardware';
-import { SimAntminer, LOW_POWER_SHARE } from './antminer';
-import { AvalonSim } from './avalon';
-import { A1466 } from './avalon-profile';
-import { SimMachine, STOCK_SPEC, type MachineSpec } from './machine';
-import { SimWhatsminer, WHATSMINER_SPEC, WHATSMINER_V2_FIRMWARE, WHATSMINER_V3_FIRMWARE } from './whatsminer';
+import type { SimMachine, MachineSpec } from './machine';
+import { FAMILY_NAMES, machineStopSince, SIM_FAMILIES, type Family } from './families';
 
 /**
  * The simulated site's network miners (`hashflex sim --miners N`): the three firmware families
@@ -18,15 +15,9 @@ import { SimWhatsminer, WHATSMINER_SPEC, WHATSMINER_V2_FIRMWARE, WHATSMINER_V3_F
  * and `--hardware-only`); the time-leap rig runs the same plan on in-process stand-ins
  * (sim/virtual.ts VirtualMiner with `familySettings`).
  */
-export type Family = 'antminer' | 'whatsminer' | 'avalon';
-export const FAMILIES: readonly Family[] = ['antminer', 'whatsminer', 'avalon'];
+export type { Family } from './families';
+export const FAMILIES: readonly Family[] = FAMILY_NAMES;
 export const MAX_FLEET = 1000;
-const PREFIX: Record<Family, string> = { antminer: 'am', whatsminer: 'wm', avalon: 'av' };
-
-export const AVALON_SPEC: MachineSpec = {
-  ratedKw: A1466.ratedKw, standbyKw: A1466.standbyKw, ratedThs: A1466.ratedThs, stopMs: A1466.stopMs, wakeMs: A1466.wakeMs, rampMs: A1466.rampMs,
-};
-const SPEC: Record<Family, MachineSpec> = { antminer: STOCK_SPEC, whatsminer: WHATSMINER_SPEC, avalon: AVALON_SPEC };
 
 export interface FleetMiner {
   id: string;
@@ -34,7 +25,7 @@ export interface FleetMiner {
   /** position in the fleet (0…N-1) */
   index: number;
   spec: MachineSpec;
-  /** whatsminer: the firmware version it reports (v2 or v3 API) */
+  /** a family's firmware variant (Whatsminer: the version it reports, v2 or v3 API) */
   firmware?: string;
   /** what the agent's config says: the family, or `auto` (identified at start) */
   configDriver: Family | 'auto';
@@ -44,11 +35,13 @@ export interface FleetMiner {
 export function fleetPlan(n: number): FleetMiner[] {
   if (!Number.isInteger(n) || n < 0 || n > MAX_FLEET) throw new RangeError(`miners must be an integer 0..${MAX_FLEET}`);
   return Array.from({ length: n }, (_, index) => {
-    const family = FAMILIES[index % 3];
-    const k = Math.floor(index / 3);
+    const family = FAMILIES[index % FAMILIES.length];
+    const k = Math.floor(index / FAMILIES.length);
+    const f = SIM_FAMILIES[family];
+    const firmwares = f.firmwares;
     return {
-      id: `${PREFIX[family]}${k}`, family, index, spec: SPEC[family], configDriver: k % 3 === 2 ? 'auto' : family,
-      ...(family === 'whatsminer' ? { firmware: k % 2 ? WHATSMINER_V3_FIRMWARE : WHATSMINER_V2_FIRMWARE } : {}),
+      id: `${f.prefix}${k}`, family, index, spec: f.spec, configDriver: k % 3 === 2 ? 'auto' : family,
+      ...(firmwares?.length ? { firmware: firmwares[k % firmwares.length] } : {}),
     };
   });
 }
@@ -63,25 +56,9 @@ export function fleetHost(slot: number, index: number): string {
 }
 export const FLEET_SLOTS = 64;
 
-/**
- * The power settings each family's driver offers (drivers/miner/*: the same scales), over the
- * simulated machine's physics: for the time-leap rig's stand-ins.
- *  antminer   mode: 1 low power (LOW_POWER_SHARE of rated), 2 normal
- *  whatsminer percent 10..100 in steps of 5
- *  avalon     level 1..3 (the A1466's work levels 0..2, 80 / 90 / 100 % of rated)
- */
+/** the power settings each family's driver offers over the machine's physics (sim/miners/families.ts), for the time-leap rig's stand-ins */
 export function familySettings(family: Family, spec: MachineSpec): MinerSettings {
-  const standby = spec.standbyKw;
-  switch (family) {
-    case 'antminer':
-      return { min: 1, max: 2, step: 1, unit: 'mode', kwAt: (s) => (s <= 0 ? standby : s < 2 ? spec.ratedKw * LOW_POWER_SHARE : spec.ratedKw) };
-    case 'whatsminer':
-      return { min: 10, max: 100, step: 5, unit: 'percent', kwAt: (s) => (s <= 0 ? standby : (spec.ratedKw * Math.min(100, s)) / 100) };
-    case 'avalon': {
-      const shares = A1466.levelShares;
-      return { min: 1, max: shares.length, step: 1, unit: 'level', kwAt: (s) => (s <= 0 ? standby : spec.ratedKw * shares[Math.max(0, Math.min(shares.length, Math.round(s)) - 1)]) };
-    }
-  }
+  return SIM_FAMILIES[family].settings(spec);
 }
 
 /** One miner served for real. */
@@ -89,7 +66,7 @@ export interface RunningMiner {
   readonly plan: FleetMiner;
   readonly host: string;
   /** the ports it serves on (the firmware's own unless one could not be bound) */
-  readonly ports: { api: number; web?: number; v3?: number };
+  readonly ports: { api?: number; web?: number; v3?: number; grpc?: number };
   readonly machine: SimMachine;
   /**
    * the first stop the firmware carried out at or after `wallMs` (Date.now() ms), or undefined:
@@ -106,19 +83,6 @@ export interface SimFleet {
   readonly miners: RunningMiner[];
   get(id: string): RunningMiner | undefined;
   close(): Promise<void>;
-}
-
-const STOP_WORDS = /sleep|power_off|service stop|softoff/;
-
-/** the time of the earliest matching entry at or after `since` (entries in time order), scanning back from the newest */
-function firstSince<T>(log: readonly T[], since: number, at: (x: T) => number, match: (x: T) => boolean): number | undefined {
-  let found: number | undefined;
-  for (let i = log.length - 1; i >= 0; i--) {
-    const t = at(log[i]);
-    if (t < since) break;
-    if (match(log[i])) found = t;
-  }
-  return found;
 }
 
 function errno(e: unknown): string | undefined {
@@ -143,55 +107,16 @@ async function withWebPort<T>(start: (web: number) => Promise<T>): Promise<T> {
 }
 
 async function startOne(m: FleetMiner, host: string): Promise<RunningMiner> {
-  switch (m.family) {
-    case 'antminer': {
-      const sim = await withWebPort(async (web) => {
-        const s = new SimAntminer({ id: m.id, host, spec: m.spec, ports: { api: 4028, web } });
-        try {
-          return await s.start();
-        } catch (e) {
-          await s.close().catch(() => {});
-          throw e;
-        }
-      });
-      return {
-        plan: m, host, ports: { api: sim.ports.api, web: sim.ports.web }, machine: sim.machine,
-        stopSince: (w) => firstSince(sim.machine.log, w, (x) => x.at, (x) => STOP_WORDS.test(x.what)),
-        close: () => sim.close(),
-      };
-    }
-    case 'whatsminer': {
-      const sim = await withWebPort(async (web) => {
-        const s = new SimWhatsminer({ id: m.id, host, spec: m.spec, firmware: m.firmware, ports: { api: 4028, v3: 4433, web } });
-        try {
-          return await s.start();
-        } catch (e) {
-          await s.close().catch(() => {});
-          throw e;
-        }
-      });
-      return {
-        plan: m, host, ports: { api: sim.ports.api, ...(sim.ports.web ? { web: sim.ports.web } : {}), ...(sim.ports.v3 ? { v3: sim.ports.v3 } : {}) }, machine: sim.machine,
-        stopSince: (w) => firstSince(sim.machine.log, w, (x) => x.at, (x) => STOP_WORDS.test(x.what)),
-        close: () => sim.close(),
-      };
-    }
-    case 'avalon': {
-      const machine = new SimMachine(m.id, m.spec);
-      const sim = new AvalonSim({ host, port: 4028, machine });
-      try {
-        await sim.start();
-      } catch (e) {
-        await sim.close().catch(() => {});
-        throw e;
-      }
-      return {
-        plan: m, host, ports: { api: sim.port }, machine,
-        stopSince: (w) => firstSince(sim.requests, w, (x) => x.at - sim.skewMs, (x) => x.command === 'ascset' && /,softoff,/.test(x.parameter ?? '') && x.outcome === 'answered'),
-        close: () => sim.close(),
-      };
-    }
-  }
+  const f = SIM_FAMILIES[m.family];
+  const serve = (web: number | null) => f.serve({ id: m.id, host, spec: m.spec, firmware: m.firmware, web });
+  // a family without a web server is never asked for port 80
+  const sim = await withWebPort(serve);
+  const machine: SimMachine = sim.machine;
+  return {
+    plan: m, host, ports: sim.ports, machine,
+    stopSince: (w) => (sim.stopSince ? sim.stopSince(w) : machineStopSince(machine, w)),
+    close: () => sim.close(),
+  };
 }
 
 /** run `f` over `items`, at most `n` at a time; the first failure is thrown after all settled */
