@@ -8,7 +8,7 @@ import { SimMachine, STOCK_SPEC, type MachineSpec } from './machine';
  * through this table: a new family joins here, beside its simulator, and nowhere else in sim/.
  * Each simulator is loaded only when a miner of its family is served.
  */
-export type Family = 'antminer' | 'whatsminer' | 'avalon';
+export type Family = 'antminer' | 'whatsminer' | 'avalon' | 'vnish';
 
 /** one miner being served */
 export interface ServedMiner {
@@ -112,8 +112,21 @@ const avalon: SimFamily = {
   },
 };
 
+/** VNish on an Antminer: its REST API on the web port, presets in watts */
+const vnish: SimFamily = {
+  prefix: 'vn',
+  spec: STOCK_SPEC,
+  apiMs: 10,
+  settings: (spec) => (require('./vnish') as typeof import('./vnish')).vnishSettings(spec),
+  async serve(o) {
+    const { SimVnish } = require('./vnish') as typeof import('./vnish');
+    const sim = await started(new SimVnish({ id: o.id, host: o.host, spec: o.spec, ports: { api: 4028, web: o.web ?? 0 } }), (s) => s.start());
+    return { machine: sim.machine, ports: { ...sim.ports }, close: () => sim.close() };
+  },
+};
+
 /** the families, in the fleet's order */
-export const SIM_FAMILIES: Readonly<Record<Family, SimFamily>> = { antminer, whatsminer, avalon };
+export const SIM_FAMILIES: Readonly<Record<Family, SimFamily>> = { antminer, whatsminer, avalon, vnish };
 export const FAMILY_NAMES = Object.keys(SIM_FAMILIES) as Family[];
 
 /** the time of the earliest matching entry at or after `since` (entries in time order), scanning back from the newest */
