@@ -2,7 +2,7 @@ import net from 'node:net';
 import { realClock } from '../clock';
 import type { Config } from '../config';
 import type { MinerStatus, NetworkMiner } from '../hardware';
-import { createMiner, identifyMiner } from '../../drivers/miner';
+import { createMiner, identifyMiner, minerDrivers } from '../../drivers/miner';
 import { ACCESS_DENIED, statusOf } from '../../drivers/miner/avalon/ascset';
 import { answered, probeHost, type ProbeResult } from '../../drivers/miner/probe';
 import { rpcCall } from '../../drivers/miner/rpc';
@@ -34,7 +34,10 @@ const READ_AT_ONCE = 16;
 /** miners switched at once: the site's load moves by at most this many machines */
 const SWITCH_AT_ONCE = 4;
 
-const MAKE: Record<string, string> = { antminer: 'Bitmain Antminer', whatsminer: 'MicroBT Whatsminer', avalon: 'Canaan Avalon' };
+const MAKE: Record<string, string> = {
+  antminer: 'Bitmain Antminer', whatsminer: 'MicroBT Whatsminer', avalon: 'Canaan Avalon',
+  luxos: 'Bitmain Antminer (LuxOS)', braiins: 'Antminer (Braiins OS+)', vnish: 'Bitmain Antminer (VNish)',
+};
 
 /** a refused password or account, whatever the family says it with */
 const REFUSED = /credentials refused|password refused|wrong (account or )?password|access denied|\bcode -4\b|\b401\b/i;
@@ -172,7 +175,7 @@ async function readOne(ctx: DoctorContext, m: MinerConfig, i: number): Promise<{
     d = driverFor(ctx, m);
   } catch (e) {
     return {
-      reach: r.fail(`${m.id}: ${(e as Error).message}`, `set miners[${i}].driver to one this version drives (antminer, whatsminer, avalon) or auto`),
+      reach: r.fail(`${m.id}: ${(e as Error).message}`, `set miners[${i}].driver to one this version drives (${minerDrivers().join(', ')}) or auto`),
       login: notTried('no driver'),
     };
   }

@@ -13,11 +13,13 @@ const FAMILIES: Partial<Record<MinerDriver, MinerFactory>> = {
   whatsminer: (o, clock) => (require('./whatsminer') as typeof import('./whatsminer')).createWhatsminer(o, clock),
   avalon: (o, clock) => (require('./avalon') as typeof import('./avalon')).createAvalon(o, clock),
   vnish: (o, clock) => (require('./vnish') as typeof import('./vnish')).createVnish(o, clock),
+  luxos: (o, clock) => (require('./luxos') as typeof import('./luxos')).createLuxos(o, clock),
 };
 
 /** Each family's identify(), asked in this order by discover and `driver: auto` (drivers/miner/probe.ts). */
 const IDENTIFIERS: Partial<Record<MinerDriver, () => Identify>> = {
   vnish: () => (require('./vnish') as typeof import('./vnish')).identify,
+  luxos: () => (require('./luxos') as typeof import('./luxos')).identify,
   antminer: () => (require('./antminer') as typeof import('./antminer')).identify,
   whatsminer: () => (require('./whatsminer') as typeof import('./whatsminer')).identify,
   avalon: () => (require('./avalon') as typeof import('./avalon')).identify,

@@ -78,7 +78,8 @@ export function bmminerReply(command: string, m: MinerView): string {
   }
 }
 
-function statsBlock(m: SimMachine, ghs: number, elapsed: number): Record<string, unknown> {
+/** the miner block of `stats` (STATS[1]); LuxOS serves the same block (sim/miners/luxos-api.ts) */
+export function statsBlock(m: SimMachine, ghs: number, elapsed: number): Record<string, unknown> {
   const share = Math.max(0, m.kw / m.spec.ratedKw);
   const hashing = ghs > 0;
   const chip = Math.round(m.tempC);

@@ -8,7 +8,7 @@ import { SimMachine, STOCK_SPEC, type MachineSpec } from './machine';
  * through this table: a new family joins here, beside its simulator, and nowhere else in sim/.
  * Each simulator is loaded only when a miner of its family is served.
  */
-export type Family = 'antminer' | 'whatsminer' | 'avalon' | 'vnish';
+export type Family = 'antminer' | 'whatsminer' | 'avalon' | 'luxos' | 'vnish';
 
 /** one miner being served */
 export interface ServedMiner {
@@ -112,6 +112,19 @@ const avalon: SimFamily = {
   },
 };
 
+/** LuxOS on an Antminer: the LUXminer API on 4028, profiles by power, one session at a time */
+const luxos: SimFamily = {
+  prefix: 'lx',
+  get spec() { return (require('./luxos') as typeof import('./luxos')).LUXOS_SPEC; },
+  apiMs: 10,
+  settings: (spec) => (require('./luxos') as typeof import('./luxos')).luxosSettings(spec),
+  async serve(o) {
+    const { LuxosSim } = require('./luxos') as typeof import('./luxos');
+    const sim = await started(new LuxosSim({ id: o.id, host: o.host, spec: o.spec, ports: { api: 4028, web: o.web } }), (s) => s.start());
+    return { machine: sim.machine, ports: { api: sim.ports.api, ...(o.web === null ? {} : { web: sim.ports.web }) }, close: () => sim.close() };
+  },
+};
+
 /** VNish on an Antminer: its REST API on the web port, presets in watts */
 const vnish: SimFamily = {
   prefix: 'vn',
@@ -126,7 +139,7 @@ const vnish: SimFamily = {
 };
 
 /** the families, in the fleet's order */
-export const SIM_FAMILIES: Readonly<Record<Family, SimFamily>> = { antminer, whatsminer, avalon, vnish };
+export const SIM_FAMILIES: Readonly<Record<Family, SimFamily>> = { antminer, whatsminer, avalon, luxos, vnish };
 export const FAMILY_NAMES = Object.keys(SIM_FAMILIES) as Family[];
 
 /** the time of the earliest matching entry at or after `since` (entries in time order), scanning back from the newest */
@@ -141,7 +154,7 @@ export function firstSince<T>(log: readonly T[], since: number, at: (x: T) => nu
 }
 
 // what the families' simulators note when the firmware stops hashing (SimMachine.sleep's `what`)
-const STOP_WORDS = /sleep|power_off|service stop|softoff/;
+const STOP_WORDS = /sleep|power_off|service stop|softoff|pause/;
 
 /** the machine's first stop at or after `wallMs`, from its command log */
 export const machineStopSince = (machine: SimMachine, wallMs: number): number | undefined =>
