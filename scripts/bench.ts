@@ -154,7 +154,7 @@ const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags
     },
   },
   miners: {
-    about: 'agent process with 1,000 network miners (Antminer, Whatsminer, Avalon in equal thirds) simulated in other processes: curtail -> every stop accepted at its miner; RSS and CPU while polling every 5 s',
+    about: 'agent process with 1,000 network miners (stock Antminer, Whatsminer, Avalon and aftermarket LuxOS, Braiins OS+, VNish in equal shares) simulated in other processes: curtail -> every stop accepted at its miner; RSS and CPU while polling every 5 s',
     checkout: 'its miner hosts run from the sources under tsx and its agent from a bundle built by esbuild',
     run: async (f) => (require('./bench/miners') as typeof import('./bench/miners')).benchMiners({
       miners: num(f.miners, 'miners'), iterations: num(f.iterations, 'iterations'), seconds: num(f.seconds, 'seconds'),

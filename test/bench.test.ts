@@ -173,7 +173,7 @@ test('bench miners --json runs a small mixed site, one curtail, and reports ever
   assert.equal([r.miners, r.iterations, r.simHosts, r.minerPollMs], [n, 1, 2, 5000]);
   // the families in equal shares, as many as this tree has (drivers and simulators both)
   const families = Object.keys(r.families);
-  assert.ok(families.length >= 1 && families.every((f) => ['antminer', 'whatsminer', 'avalon'].includes(f)), families.join());
+  assert.ok(families.length >= 1 && families.every((f) => ['antminer', 'whatsminer', 'avalon', 'luxos', 'braiins', 'vnish'].includes(f)), families.join());
   for (const f of families) assert.ok(Math.abs(r.families[f] - n / families.length) < 1, `${f}: ${r.families[f]}`);
   assert.is(Object.values(r.kinds as Record<string, number>).reduce((a, b) => a + b, 0), n);
   // every miner's stop reached its API and was answered; the ack said so

@@ -36,7 +36,8 @@ const SWITCH_AT_ONCE = 4;
 
 const MAKE: Record<string, string> = {
   antminer: 'Bitmain Antminer', whatsminer: 'MicroBT Whatsminer', avalon: 'Canaan Avalon',
-  luxos: 'Bitmain Antminer (LuxOS)', braiins: 'Antminer (Braiins OS+)', vnish: 'Bitmain Antminer (VNish)',
+  // Braiins OS+ runs on more than one maker's hardware: its make comes from what the miner says
+  luxos: 'Bitmain Antminer (LuxOS)', vnish: 'Bitmain Antminer (VNish)',
 };
 
 /** a refused password or account, whatever the family says it with */

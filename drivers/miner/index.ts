@@ -14,10 +14,12 @@ const FAMILIES: Partial<Record<MinerDriver, MinerFactory>> = {
   avalon: (o, clock) => (require('./avalon') as typeof import('./avalon')).createAvalon(o, clock),
   vnish: (o, clock) => (require('./vnish') as typeof import('./vnish')).createVnish(o, clock),
   luxos: (o, clock) => (require('./luxos') as typeof import('./luxos')).createLuxos(o, clock),
+  braiins: (o, clock) => (require('./braiins') as typeof import('./braiins')).createBraiins(o, clock),
 };
 
 /** Each family's identify(), asked in this order by discover and `driver: auto` (drivers/miner/probe.ts). */
 const IDENTIFIERS: Partial<Record<MinerDriver, () => Identify>> = {
+  braiins: () => (require('./braiins') as typeof import('./braiins')).identify,
   vnish: () => (require('./vnish') as typeof import('./vnish')).identify,
   luxos: () => (require('./luxos') as typeof import('./luxos')).identify,
   antminer: () => (require('./antminer') as typeof import('./antminer')).identify,

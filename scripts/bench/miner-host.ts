@@ -1,7 +1,9 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { SimMachine } from '../../sim/miners/machine';
+import type { Family } from '../../sim/miners/families';
 import { loopDelay, monoMs, type LoopDelay } from './sim-host';
 
 /**
@@ -20,16 +22,21 @@ import { loopDelay, monoMs, type LoopDelay } from './sim-host';
  *  - Whatsminer API v2: an encrypted request ({"enc":...}) during which the firmware powered the
  *    machine off (its SimMachine's sleep(), called while the request is handled, just before the
  *    reply is written): the tap cannot read AES, the machine tells;
- *  - Avalon: `ascset` with `softoff` (it acts at its stamp, up to 2 s later: not the acceptance).
+ *  - Avalon: `ascset` with `softoff` (it acts at its stamp, up to 2 s later: not the acceptance);
+ *  - LuxOS: `curtail` with `sleep`;
+ *  - Braiins OS+: a gRPC `ActionsService/PauseMining` call (an HTTP/2 stream: `stream` to its
+ *    response headers);
+ *  - VNish: as for the v2 Whatsminer, the exchange during which the firmware stopped the machine
+ *    (its REST replies do not say what they did).
  *
  * Messages in:  start, arm (forget stamps, record from now), collect, disarm, status, counts,
  *               eld (start / stop sampling event-loop delay), close.
  * Messages out: ready, kw (the machines' total, every kwEveryMs, for the bench's grid meter),
  *               stops, status, counts, eld, closed, error.
  */
-export type MinerFamily = 'antminer' | 'whatsminer' | 'avalon';
+export type MinerFamily = Family;
 /** a family and, for Whatsminer, its API: what the per-kind figures are split by */
-export type MinerKind = 'antminer' | 'whatsminer-v2' | 'whatsminer-v3' | 'avalon';
+export type MinerKind = Exclude<Family, 'whatsminer'> | 'whatsminer-v2' | 'whatsminer-v3';
 
 export interface PlannedMiner {
   id: string;
@@ -82,7 +89,7 @@ export type MinerHostOut =
   | { type: 'kw'; kw: number }
   | { type: 'stops'; stops: StopStamp[] }
   | ({ type: 'status' } & MinerHostStatus)
-  | { type: 'counts'; requests: Record<MinerKind, number> }
+  | { type: 'counts'; requests: Partial<Record<MinerKind, number>> }
   | ({ type: 'eld' } & LoopDelay)
   | { type: 'closed' }
   | { type: 'error'; message: string };
@@ -100,14 +107,18 @@ const STOP_TEXT: Partial<Record<MinerKind, RegExp>> = {
   antminer: /^POST \/cgi-bin\/set_miner_conf\.cgi [\s\S]*"miner-mode":"?1"?[,}]/,
   'whatsminer-v3': /"cmd":"set\.miner\.service"[\s\S]*"param":"stop"/,
   avalon: /softoff/,
+  luxos: /"curtail"[\s\S]*,sleep"/,
+  braiins: /^POST \/braiins\.bos\.v1\.ActionsService\/PauseMining /,
 };
+/** HTTP/2 servers (gRPC) are tapped per stream, not per socket: their sockets are read by nghttp2, not by 'data' */
+const Http2Server = Object.getPrototypeOf(http2.createServer()).constructor as new () => http2.Http2Server;
 /** bytes of a request kept for the classification above (an Antminer config body is ~1 KB) */
 const KEEP_BYTES = 8192;
 
 export class MinerHost {
   private readonly served: Served[] = [];
   private readonly byAddress = new Map<string, Served>();
-  private readonly requests: Record<MinerKind, number> = { antminer: 0, 'whatsminer-v2': 0, 'whatsminer-v3': 0, avalon: 0 };
+  private readonly requests: Partial<Record<MinerKind, number>> = {};
   private stops: StopStamp[] = [];
   private armed = false;
   private ticker?: NodeJS.Timeout;
@@ -203,8 +214,8 @@ export class MinerHost {
     const close = () => sim.close();
     const ports = { ...sim.ports } as Record<string, number>;
     const s: Served = { plan, machine, close, sleepPending: false };
-    // a v2 Whatsminer's stop is encrypted: the machine powering off while a request is handled says it was one
-    if (plan.kind === 'whatsminer-v2') {
+    // a stop the tap cannot read (encrypted, or HTTP/2): the machine powering off while a request is handled says it was one
+    if (!STOP_TEXT[plan.kind]) {
       const sleep = machine.sleep.bind(machine);
       machine.sleep = (what?: string) => {
         s.sleepPending = true;
@@ -227,8 +238,9 @@ export class MinerHost {
     const host = this;
     proto.emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
       try {
-        if (event === 'connection' && !(this instanceof http.Server)) host.tapSocket(args[0] as net.Socket);
+        if (event === 'connection' && !(this instanceof http.Server) && !(this instanceof Http2Server)) host.tapSocket(args[0] as net.Socket);
         else if (event === 'request') host.tapRequest(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
+        else if (event === 'stream') host.tapStream(args[0] as http2.ServerHttp2Stream, args[1] as http2.IncomingHttpHeaders);
       } catch { /* the tap must never break a server */ }
       return orig.call(this, event, ...args);
     };
@@ -285,15 +297,33 @@ export class MinerHost {
     } as typeof res.end;
   }
 
+  private tapStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const s = this.byAddress.get(stream.session?.socket?.localAddress ?? '');
+    if (!s) return;
+    const host = this;
+    const arrivedAt = monoMs();
+    const text = `${headers[':method']} ${headers[':path']} `;
+    const respond = stream.respond;
+    let done = false;
+    stream.respond = function (this: http2.ServerHttp2Stream, ...a: unknown[]) {
+      if (!done) {
+        done = true;
+        host.answered(s, arrivedAt, monoMs(), text);
+      }
+      return (respond as (...x: unknown[]) => void).apply(this, a);
+    } as typeof stream.respond;
+  }
+
   private answered(s: Served, arrivedAt: number, answeredAt: number, text: string): void {
     const kind = s.plan.kind;
-    this.requests[kind]++;
+    this.requests[kind] = (this.requests[kind] ?? 0) + 1;
+    const rule = STOP_TEXT[kind];
     let stop: boolean;
-    if (kind === 'whatsminer-v2') {
-      stop = s.sleepPending && text.startsWith('{"enc"');
-      if (stop) s.sleepPending = false;
+    if (rule) {
+      stop = rule.test(text);
     } else {
-      stop = STOP_TEXT[kind]!.test(text);
+      stop = s.sleepPending && (kind !== 'whatsminer-v2' || text.startsWith('{"enc"'));
+      if (stop) s.sleepPending = false;
     }
     if (stop && this.armed) this.stops.push({ id: s.plan.id, family: s.plan.family, kind, arrivedAt, answeredAt });
   }

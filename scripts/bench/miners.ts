@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { startSimController, type SimController } from '../../sim/controller';
 import { startSimMeter, type SimMeter } from '../../sim/meter';
 import { Plant } from '../../sim/plant';
+import { SIM_FAMILIES } from '../../sim/miners/families';
 import { agentBundle, type Bundle } from './bundle';
 import { waiters } from './fleet';
 import { serviceLaunch } from './footprint';
@@ -18,10 +19,11 @@ import { stats, type Stats } from './stats';
 /**
  * `hashflex bench miners` (DESIGN.md §6, network miners): the agent in its own process, as the
  * board runs it (the bundle under deploy/hashflex.service's node flags and environment), with
- * N stock miners in its config (default 1,000, the three families in equal thirds, Whatsminer
- * half on API v2 and half on v3), each driven by its real driver over loopback TCP/HTTP to a
- * simulated miner on an address of its own (127.40.x.y Antminer, 127.41 Whatsminer, 127.42
- * Avalon; another block of x where a run beside it holds the first). The simulators run in `--sim-hosts` child processes (miner-host.ts), never in the
+ * N network miners in its config (default 1,000, the families in equal shares: stock Antminer,
+ * Whatsminer half on API v2 and half on v3, Avalon, and the aftermarket LuxOS, Braiins OS+ and
+ * VNish), each driven by its real driver over loopback TCP/HTTP/gRPC to a simulated miner on an
+ * address of its own (127.40.x.y Antminer, 127.41 Whatsminer, 127.42 Avalon, 127.43 LuxOS,
+ * 127.44 Braiins, 127.45 VNish; another block of x where a run beside it holds the first). The simulators run in `--sim-hosts` child processes (miner-host.ts), never in the
  * agent's; the grid meter (Modbus TCP) and the site controller (WebSocket) in this one.
  *
  *  1. Polling: once every miner is identified and hashing and a warm-up has passed, RSS and CPU
@@ -132,8 +134,8 @@ const TOKEN = 'miners-bench-token';
 const AGENT_ID = 'miners-bench';
 const ROOT = path.join(__dirname, '..', '..');
 export const MINERS_WAKE_MS = 5000;
-const FAMILIES: MinerFamily[] = ['antminer', 'whatsminer', 'avalon'];
-const PREFIX: Record<MinerFamily, string> = { antminer: 'am', whatsminer: 'wm', avalon: 'av' };
+/** the stock families first, then the aftermarket firmware (each family's octet: 127.(40 + its place)) */
+const FAMILIES: MinerFamily[] = ['antminer', 'whatsminer', 'avalon', 'luxos', 'braiins', 'vnish'];
 
 /** the families whose driver and simulator are both in this tree (others are still being written) */
 export function availableFamilies(): MinerFamily[] {
@@ -161,7 +163,7 @@ export function planMiners(n: number, families: MinerFamily[] = availableFamilie
     const octet = 40 + FAMILIES.indexOf(family);
     for (let i = 0; i < count; i++) {
       const kind: MinerKind = family === 'whatsminer' ? (i % 2 ? 'whatsminer-v3' : 'whatsminer-v2') : family;
-      out.push({ id: `${PREFIX[family]}-${String(i).padStart(3, '0')}`, family, kind, host: `127.${octet}.${block + Math.floor(i / 250)}.${(i % 250) + 1}` });
+      out.push({ id: `${SIM_FAMILIES[family].prefix}-${String(i).padStart(3, '0')}`, family, kind, host: `127.${octet}.${block + Math.floor(i / 250)}.${(i % 250) + 1}` });
     }
   });
   return out;
@@ -250,7 +252,8 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
       meter: { model: 'sdm630', tcp: meter.tcp, unit: 1, poll_ms: meterPollMs, stale_ms: Math.max(1000, 4 * meterPollMs) },
       miners: plan.map((p) => {
         const ports = portsOf.get(p.id) ?? {};
-        return { id: p.id, host: p.host, driver: p.family, ...(p.family === 'antminer' && ports.web !== 80 ? { ports: { web: ports.web } } : {}) };
+        // a web server not on the firmware's 80 (the bench may not bind it) is named in the config
+        return { id: p.id, host: p.host, driver: p.family, ...(ports.web !== undefined && ports.web !== 80 ? { ports: { web: ports.web } } : {}) };
       }),
       grid: { nominal_hz: 60 },
       control: { mode: 'setpoint', setpoint_kw: ratedKw, max_kw: ratedKw, stagger_ms: 10, board_on_delay_ms: 0, miner_min_on_ms: 0, miner_min_off_ms: 0 },
@@ -360,7 +363,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
     const rss = stats(samples.map((s) => s.rssMb));
     const slices = samples.slice(1).map((s, i) => cpuPercent(samples[i], s));
     const r2 = (x: number) => Math.round(x * 100) / 100;
-    const perS = (k: MinerKind) => r2((counts1[k] - counts0[k]) / windowS);
+    const perS = (k: MinerKind) => r2(((counts1[k] ?? 0) - (counts0[k] ?? 0)) / windowS);
     const kinds = [...new Set(plan.map((p) => p.kind))];
     log(`polling: rss ${rss.p50.toFixed(1)} MB, cpu ${cpuPercent(first, last).toFixed(2)} % over ${windowS.toFixed(0)} s`);
 
@@ -454,7 +457,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
         seconds: r2(windowS),
         rssMb: { steady: rss.p50, peak: r2(last.hwmMb), min: r2(Math.min(...samples.map((s) => s.rssMb))), max: rss.max },
         cpuPercent: { mean: r2(cpuPercent(first, last)), p50: stats(slices).p50, p99: stats(slices).p99, max: stats(slices).max },
-        requestsPerS: r2(sum(kinds.map((k) => counts1[k] - counts0[k])) / windowS),
+        requestsPerS: r2(sum(kinds.map((k) => (counts1[k] ?? 0) - (counts0[k] ?? 0))) / windowS),
         requestsPerSByKind: Object.fromEntries(kinds.map((k) => [k, perS(k)])),
         telemetryPerS: r2((frames1 - frames0) / windowS),
         telemetryBytes,
@@ -502,10 +505,10 @@ async function collect(hosts: HostLink[], type: 'collect' | 'disarm'): Promise<S
   return all.flatMap((r) => (r as Extract<MinerHostOut, { type: 'stops' }>).stops);
 }
 
-async function requestCounts(hosts: HostLink[]): Promise<Record<MinerKind, number>> {
+async function requestCounts(hosts: HostLink[]): Promise<Partial<Record<MinerKind, number>>> {
   const all = await Promise.all(hosts.map((h) => h.request({ type: 'counts' }, 'counts')));
-  const out: Record<MinerKind, number> = { antminer: 0, 'whatsminer-v2': 0, 'whatsminer-v3': 0, avalon: 0 };
-  for (const r of all) for (const [k, v] of Object.entries((r as Extract<MinerHostOut, { type: 'counts' }>).requests)) out[k as MinerKind] += v;
+  const out: Partial<Record<MinerKind, number>> = {};
+  for (const r of all) for (const [k, v] of Object.entries((r as Extract<MinerHostOut, { type: 'counts' }>).requests)) out[k as MinerKind] = (out[k as MinerKind] ?? 0) + v;
   return out;
 }
 

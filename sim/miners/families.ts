@@ -8,7 +8,7 @@ import { SimMachine, STOCK_SPEC, type MachineSpec } from './machine';
  * through this table: a new family joins here, beside its simulator, and nowhere else in sim/.
  * Each simulator is loaded only when a miner of its family is served.
  */
-export type Family = 'antminer' | 'whatsminer' | 'avalon' | 'luxos' | 'vnish';
+export type Family = 'antminer' | 'whatsminer' | 'avalon' | 'luxos' | 'braiins' | 'vnish';
 
 /** one miner being served */
 export interface ServedMiner {
@@ -125,6 +125,20 @@ const luxos: SimFamily = {
   },
 };
 
+/** Braiins OS+: its gRPC API on 50051 (power targets in watts), cgminer-style 4028 beside it */
+const braiins: SimFamily = {
+  prefix: 'bo',
+  get spec() { return (require('./braiins') as typeof import('./braiins')).BRAIINS_SPEC; },
+  apiMs: 10,
+  // the simulator's power-target range, 40..120 % of rated in 100 W steps; 0 pauses
+  settings: (spec) => ({ min: Math.round(spec.ratedKw * 4) * 100, max: Math.round(spec.ratedKw * 12) * 100, step: 100, unit: 'watts', kwAt: (w) => (w <= 0 ? spec.standbyKw : w / 1000) }),
+  async serve(o) {
+    const { SimBraiins } = require('./braiins') as typeof import('./braiins');
+    const sim = await started(new SimBraiins({ id: o.id, host: o.host, spec: o.spec, ports: { grpc: 50051, api: 4028, web: o.web } }), (s) => s.start());
+    return { machine: sim.machine, ports: { ...sim.ports }, close: () => sim.close() };
+  },
+};
+
 /** VNish on an Antminer: its REST API on the web port, presets in watts */
 const vnish: SimFamily = {
   prefix: 'vn',
@@ -139,7 +153,7 @@ const vnish: SimFamily = {
 };
 
 /** the families, in the fleet's order */
-export const SIM_FAMILIES: Readonly<Record<Family, SimFamily>> = { antminer, whatsminer, avalon, luxos, vnish };
+export const SIM_FAMILIES: Readonly<Record<Family, SimFamily>> = { antminer, whatsminer, avalon, luxos, braiins, vnish };
 export const FAMILY_NAMES = Object.keys(SIM_FAMILIES) as Family[];
 
 /** the time of the earliest matching entry at or after `since` (entries in time order), scanning back from the newest */
