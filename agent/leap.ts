@@ -7,8 +7,9 @@ import { Plant } from '../sim/plant';
 import { simBoard } from '../sim/hashboard';
 import type { Scenario, ScenarioCommand, ScenarioFault } from '../sim/scenarios/types';
 import { familySettings, fleetHost, fleetPlan } from '../sim/miners/fleet';
-import { SIM_FAMILIES } from '../sim/miners/families';
-import { SimMachine } from '../sim/miners/machine';
+import { SIM_FAMILIES, type Family } from '../sim/miners/families';
+import { SimMachine, type MachineSpec } from '../sim/miners/machine';
+import type { MinerSettings } from './hardware';
 import { VirtualBoard, VirtualIo, VirtualMeter, VirtualMiner } from '../sim/virtual';
 import { MinerWatch, minerShare } from '../sim/report/miners';
 import { Recorder } from '../sim/report/recorder';
@@ -35,6 +36,12 @@ export interface LeapOptions {
    * family's settings scale over a simulated machine, hashing at its rated power at the start
    */
   miners?: number;
+  /**
+   * the fleet of miners: of these families only (default every family, in turn), and with
+   * `onOff` each only off or at its rated power (the same machines with no power settings to
+   * trim by: what a site gets from firmware that can only be switched)
+   */
+  fleet?: { families?: readonly Family[]; onOff?: boolean };
   /** config overrides (control, grid...), merged over the rig's defaults */
   config?: Partial<ConfigInput>;
   /** plant/accounting step (ms) */
@@ -65,6 +72,15 @@ export interface LeapResult {
   log?: RunLog;
 }
 
+/** a family's settings, or (onOff) only its setting nearest the rated power: on at rated or off */
+function fleetSettings(family: Family, spec: MachineSpec, onOff = false): MinerSettings {
+  const s = familySettings(family, spec);
+  if (!onOff) return s;
+  let at = s.max;
+  for (let x = s.min; x <= s.max; x += s.step) if (Math.abs(s.kwAt(x) - spec.ratedKw) < Math.abs(s.kwAt(at) - spec.ratedKw)) at = x;
+  return { ...s, min: at, max: at };
+}
+
 export async function runLeap(o: LeapOptions): Promise<LeapResult> {
   const clock = new VirtualClock();
   const t0 = clock.now();
@@ -78,7 +94,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
     b.enabled = false;
     plant.boards.set(id, b);
   }
-  const plan = fleetPlan(o.miners ?? 0);
+  const plan = fleetPlan(o.miners ?? 0, o.fleet?.families);
   const machines = plan.map((m) => {
     const machine = new SimMachine(m.id, m.spec);
     plant.machines.set(m.id, machine);
@@ -115,7 +131,7 @@ export async function runLeap(o: LeapOptions): Promise<LeapResult> {
   ioRef = io;
   const meter = new VirtualMeter(plant, clock, config.meter.poll_ms, config.meter.stale_ms, (now) => apply(tOf(now)));
   const boards = ids.map((id) => new VirtualBoard(plant.boards.get(id)!, 'bm1366', clock));
-  const miners = plan.map((m, i) => new VirtualMiner(machines[i], clock, SIM_FAMILIES[m.family].apiMs, { driver: m.family, settings: familySettings(m.family, m.spec) }));
+  const miners = plan.map((m, i) => new VirtualMiner(machines[i], clock, SIM_FAMILIES[m.family].apiMs, { driver: m.family, settings: fleetSettings(m.family, m.spec, o.fleet?.onOff) }));
   const site = new Site(config, { meter, boards, io, miners }, clock);
   const watch = new MinerWatch(plan.map((m, i) => ({
     id: m.id, family: m.family, host: fleetHost(0, m.index), machine: machines[i],

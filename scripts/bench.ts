@@ -99,6 +99,11 @@ const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags
         policy: p.policy, 'surplus kWh': p.surplusKwh.toFixed(1), 'used kWh': p.usedKwh.toFixed(1), 'used %': (100 * p.usedShare).toFixed(2),
         'miner kWh': p.minerKwh.toFixed(1), 'import kWh': p.minerImportKwh.toFixed(3), 'import %': (100 * p.importShare).toFixed(3),
         switchings: p.switchings, how: p.about,
+      }))) +
+      `\nthe same scenario with ${r.fleets[0]?.miners ?? 0} network miners and no boards: trimming by power against switching only\n` +
+      table(r.fleets.map((p) => ({
+        fleet: p.policy, 'used kWh': p.usedKwh.toFixed(1), 'used %': (100 * p.usedShare).toFixed(2),
+        'miner kWh': p.minerKwh.toFixed(1), 'import kWh': p.minerImportKwh.toFixed(3), 'import %': (100 * p.importShare).toFixed(3), how: p.about,
       }))),
   },
   fleet: {

@@ -47,6 +47,11 @@ export interface SurplusBenchResult {
   /** meter poll period hashflex ran with (ms) */
   hashflexPollMs: number;
   policies: SurplusFigures[];
+  /**
+   * network miners instead of boards, hashflex in surplus mode over the same scenario: fleets of
+   * miners that trim by power target or profile beside the same machines switched on and off only
+   */
+  fleets: (SurplusFigures & { miners: number; family: string })[];
 }
 
 export interface SurplusBenchOptions {
@@ -89,8 +94,27 @@ export async function benchSurplus(o: SurplusBenchOptions = {}): Promise<Surplus
     out.push(figures(r.name, r.about, r, Date.now() - wall));
     log(`${r.name}: ${durationS} s in ${Date.now() - wall} ms`);
   }
-  return { scenario: scenario.name, durationS, boards, chips, stepMs, hashflexPollMs: pollMs, policies: out };
+  const fleets = [];
+  for (const f of FLEETS) {
+    wall = Date.now();
+    const r = await runLeap({
+      scenario, durationS, boards: 0, miners: FLEET_MINERS, fleet: { families: [f.family], onOff: f.onOff }, stepMs,
+      config: { control, meter: { tcp: '127.0.0.1:1', poll_ms: pollMs, stale_ms: Math.max(5000, pollMs * 5) } },
+    });
+    fleets.push({ ...figures(f.name, f.about, r, Date.now() - wall), miners: FLEET_MINERS, family: f.family });
+    log(`${f.name}: ${durationS} s in ${Date.now() - wall} ms`);
+  }
+  return { scenario: scenario.name, durationS, boards, chips, stepMs, hashflexPollMs: pollMs, policies: out, fleets };
 }
+
+/** three ~3.1 kW miners against the scenario's ~9 kW peak surplus, as the boards above are sized */
+const FLEET_MINERS = 3;
+const FLEETS: { name: string; family: 'braiins' | 'luxos' | 'vnish'; onOff: boolean; about: string }[] = [
+  { name: 'braiins power targets', family: 'braiins', onOff: false, about: 'Braiins OS+ SetPowerTarget, 100 W steps from 40 to 120 % of rated' },
+  { name: 'luxos profiles', family: 'luxos', onOff: false, about: 'LuxOS profileset, its under-clocked profiles by power' },
+  { name: 'vnish presets', family: 'vnish', onOff: false, about: 'VNish power presets' },
+  { name: 'on/off only', family: 'braiins', onOff: true, about: 'the same Braiins machines, each only paused or at its rated power' },
+];
 
 type Energy = EnergyTotals;
 

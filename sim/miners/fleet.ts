@@ -31,12 +31,12 @@ export interface FleetMiner {
   configDriver: Family | 'auto';
 }
 
-/** N miners, the families in turn */
-export function fleetPlan(n: number): FleetMiner[] {
+/** N miners, the families in turn (all of them by default) */
+export function fleetPlan(n: number, families: readonly Family[] = FAMILIES): FleetMiner[] {
   if (!Number.isInteger(n) || n < 0 || n > MAX_FLEET) throw new RangeError(`miners must be an integer 0..${MAX_FLEET}`);
   return Array.from({ length: n }, (_, index) => {
-    const family = FAMILIES[index % FAMILIES.length];
-    const k = Math.floor(index / FAMILIES.length);
+    const family = families[index % families.length];
+    const k = Math.floor(index / families.length);
     const f = SIM_FAMILIES[family];
     const firmwares = f.firmwares;
     return {
