@@ -8,7 +8,7 @@ import type { TelemetryBody } from './telemetry';
 import { builtinScenario, builtinScenarios } from '../sim/scenarios/builtin';
 import { loadScenarioFile, ScenarioError } from '../sim/scenarios/file';
 import type { Scenario } from '../sim/scenarios/types';
-import { fleetPlan, MAX_FLEET } from '../sim/miners/fleet';
+import { fleetPlan, MAX_FLEET, type Family } from '../sim/miners/fleet';
 import { SimSite, siteMaxKw } from '../sim/site';
 import { incompleteNote, writeReport } from '../sim/report/html';
 import { Progress } from '../sim/report/progress';
@@ -29,8 +29,8 @@ const CHIPS = 100;
  * Both run the scenario's command and fault tracks, record the run and check its expectations;
  * --report writes the HTML report and its JSON summary. Exit code: sim/report/summary.ts exitCode
  * (1 when an expectation failed, or when the run was stopped before the scenario could show one).
- * With --hardware-only, just the hardware. --miners N adds network miners of the three firmware
- * families in turn (sim/miners/fleet.ts): on loopback addresses of their own on the real wires,
+ * With --hardware-only, just the hardware. --miners N adds network miners of the firmware
+ * families in turn (sim/miners/fleet.ts; a scenario may name its families): on loopback addresses of their own on the real wires,
  * as in-process stand-ins in the time-leap rig.
  *
  * SIGINT and SIGTERM are caught from the first line on, before anything is started: a signal during
@@ -87,7 +87,8 @@ async function sim(argv: string[], stop: Stop): Promise<number> {
   const miners = minersArg ?? scenario.site?.miners ?? 0;
   if (boards === 0 && miners === 0) throw new UsageError('--boards 0 needs --miners N: a site needs at least one board or miner');
 
-  const minerIds = fleetPlan(miners).map((m) => m.id);
+  const families = scenario.site?.families;
+  const minerIds = fleetPlan(miners, families).map((m) => m.id);
   for (const f of scenario.faults ?? []) {
     if (f.kind === 'board-garbage') {
       const i = f.target === undefined ? 0 : Number(/^hb(\d+)$/.exec(f.target)?.[1] ?? NaN);
@@ -96,7 +97,7 @@ async function sim(argv: string[], stop: Stop): Promise<number> {
       throw new UsageError(`scenario fault ${f.kind} at ${f.atS} s targets ${f.target}, but the site has ${miners ? `miners ${describeIds(minerIds)} (--miners ${miners})` : 'no network miners (--miners N)'}`);
     }
   }
-  const site = { boards, miners };
+  const site = { boards, miners, families };
 
   if (values['hardware-only']) {
     if (!values.out) throw new UsageError('--hardware-only needs --out DIR');
@@ -111,6 +112,8 @@ async function sim(argv: string[], stop: Stop): Promise<number> {
 interface SiteSize {
   boards: number;
   miners: number;
+  /** the scenario's firmware families (default every family, in turn) */
+  families?: readonly Family[];
 }
 
 /** "am0, wm0, av0, … av2" */
@@ -123,7 +126,7 @@ function describeSite(s: SiteSize): string {
   const boards = `${s.boards} board${s.boards === 1 ? '' : 's'}`;
   if (!s.miners) return boards;
   const fam = new Map<string, number>();
-  for (const m of fleetPlan(s.miners)) fam.set(m.family, (fam.get(m.family) ?? 0) + 1);
+  for (const m of fleetPlan(s.miners, s.families)) fam.set(m.family, (fam.get(m.family) ?? 0) + 1);
   return `${boards} and ${s.miners} network miner${s.miners === 1 ? '' : 's'} (${[...fam].map(([f, n]) => `${n} ${f}`).join(', ')})`;
 }
 
@@ -137,7 +140,7 @@ function resolveScenario(arg: string, seed?: number): Scenario {
 
 async function hardwareOnly(dir: string, scenario: Scenario, size: SiteSize, stop: Stop, duration?: number): Promise<number> {
   // SIGINT/SIGTERM end this mode, also during start-up: what started is closed again, exit 0
-  const site = await SimSite.start({ dir, boards: size.boards, miners: size.miners, chips: CHIPS, scenario });
+  const site = await SimSite.start({ dir, boards: size.boards, miners: size.miners, families: size.families, chips: CHIPS, scenario });
   try {
     if (stop.requested) return 0;
     const { simJson, agentYaml } = site.writeFiles();
@@ -169,11 +172,11 @@ async function leapSite(scenario: Scenario, size: SiteSize, duration: number | u
   const progress = new Progress(durationS);
   const wall0 = Date.now();
   const r = await runLeap({
-    scenario, durationS, boards: size.boards, miners: size.miners, chips: CHIPS, record: true, speed: speed === Infinity ? undefined : speed, signal: stop.signal,
+    scenario, durationS, boards: size.boards, miners: size.miners, fleet: { families: size.families }, chips: CHIPS, record: true, speed: speed === Infinity ? undefined : speed, signal: stop.signal,
     config: {
       meter: { tcp: '127.0.0.1:1', poll_ms: pollMs, stale_ms: Math.max(1000, 5 * pollMs) },
       grid: { nominal_hz: nominal, underfrequency: { trip_hz: nominal - 0.3, sustain_ms: 100, release: 'auto', hold_s: 10 } },
-      control: { mode: 'surplus', max_kw: siteMaxKw(size.boards, CHIPS, fleetPlan(size.miners)), margin_kw: 0.2 },
+      control: { mode: 'surplus', max_kw: siteMaxKw(size.boards, CHIPS, fleetPlan(size.miners, size.families)), margin_kw: 0.2 },
     },
     onSecond: (t, site) => progress.update(t, `${site.controller.state.padEnd(9)} miners ${site.minersKw().toFixed(2)} kW`),
   });
@@ -196,7 +199,7 @@ async function fullSite(scenario: Scenario, size: SiteSize, duration: number | u
   try {
     // every step of the start-up is awaited whole, then the stop request looked at: what has
     // started is in hand, and the finally below closes it
-    site = await SimSite.start({ dir, boards: size.boards, miners: size.miners, chips: CHIPS, scenario, controller: true, token: 'sim-controller-token', controllerKeep: 600 });
+    site = await SimSite.start({ dir, boards: size.boards, miners: size.miners, families: size.families, chips: CHIPS, scenario, controller: true, token: 'sim-controller-token', controllerKeep: 600 });
     if (stop.requested) return stoppedInStartUp();
     const { agentYaml } = site.writeFiles({ local: `127.0.0.1:${await freePort()}` });
     const config = validateConfig((require('yaml') as typeof import('yaml')).parse(fs.readFileSync(agentYaml, 'utf8')), agentYaml);

@@ -6,7 +6,7 @@ import { startSimController, type SimController } from './controller';
 import { startSimFirmata, type SimFirmata } from './firmata';
 import { simBoard, startSimChain, type SimChain } from './hashboard';
 import { startSimMeter, type SimMeter } from './meter';
-import { fleetPlan, startFleet, type FleetMiner, type SimFleet } from './miners/fleet';
+import { fleetPlan, startFleet, type Family, type FleetMiner, type SimFleet } from './miners/fleet';
 import { Plant } from './plant';
 import type { Scenario } from './scenarios/types';
 import { hasSocat, openWire, type SimWire, type WireEndpoint } from './wire';
@@ -25,6 +25,8 @@ export interface SimSiteOptions {
   chips?: number;
   /** network miners, the families in turn (default none) */
   miners?: number;
+  /** of these firmware families only (default every family) */
+  families?: readonly Family[];
   scenario: Scenario;
   /** run a site controller (WebSocket) for the agent to report to */
   controller?: boolean;
@@ -81,7 +83,7 @@ export class SimSite {
 
   private constructor(readonly opts: SimSiteOptions) {
     this.boardIds = Array.from({ length: opts.boards ?? 4 }, (_, i) => `hb${i}`);
-    this.minerPlan = fleetPlan(opts.miners ?? 0);
+    this.minerPlan = fleetPlan(opts.miners ?? 0, opts.families);
     this.transport = (opts.usePty ?? hasSocat()) ? 'pty' : 'tcp';
   }
 
@@ -208,7 +210,7 @@ export class SimSite {
    * 80 without root). The firmware's factory passwords: none to give.
    */
   private minerConfig(m: SimFleet['miners'][number]): Record<string, unknown> {
-    const own: Record<string, number> = { api: 4028, web: 80, v3: 4433 };
+    const own: Record<string, number> = { api: 4028, web: 80, v3: 4433, grpc: 50051 };
     const ports = Object.fromEntries(Object.entries(m.ports).filter(([k, v]) => v !== undefined && v !== own[k]));
     return { id: m.plan.id, host: m.host, driver: m.plan.configDriver, rated_kw: m.plan.spec.ratedKw, ...(Object.keys(ports).length ? { ports } : {}) };
   }

@@ -214,7 +214,7 @@ export function stockFleetScenario(seed = 1): Scenario {
     description: 'nine stock miners of the three makers and two boards: a curtail, a release, a power cap and a miner that stops answering',
     durationS: 900,
     seed,
-    site: { boards: 2, miners: 9 },
+    site: { boards: 2, miners: 9, families: ['antminer', 'whatsminer', 'avalon'] },
     commands: [parseCommand('curtail', 120), parseCommand('release', 240), parseCommand('set_power 15 120', 420)],
     faults: [parseFault('miner-down wm1 60', 600)],
     expect: expect(

@@ -1,3 +1,5 @@
+import type { Family } from '../miners/families';
+
 /** What a grid scenario sets on the plant at a moment (seconds from the start). */
 export interface ScenarioPoint {
   hz: number;
@@ -61,8 +63,10 @@ export type Expectation = { text: string } & (
 /** The site a scenario is written for; `--boards` / `--miners` override it. */
 export interface ScenarioSite {
   boards?: number;
-  /** network miners of the three families in turn (sim/miners/fleet.ts) */
+  /** network miners of the firmware families in turn (sim/miners/fleet.ts) */
   miners?: number;
+  /** of these families only (default every family): a scenario written for stock firmware says so */
+  families?: readonly Family[];
   /**
    * how often the simulated meter refreshes its registers (Hz; default 5, as many real meters):
    * the under-frequency scenarios use a fast meter, as a site enrolled for under-frequency trips has
