@@ -223,7 +223,7 @@ function unreachable(r: ReturnType<typeof timer>, m: MinerConfig, i: number, see
     return r.fail(`${m.id}: nothing answers at ${m.host} (${how})`,
       (timedOut
         ? `is the miner on this board's LAN (ping ${m.host})? a host that accepts connections but never answers within ${k}.timeout_ms (${m.timeout_ms} ms) has a hung API: restart the miner`
-        : `is the miner powered and on this board's LAN (ping ${m.host})? check ${k}.host and ${k}.ports (the firmware's own: api 4028, web 80${m.driver === 'whatsminer' ? ', v3 4433' : ''}), and a firewall between them`) +
+        : `is the miner powered and on this board's LAN (ping ${m.host})? check ${k}.host and ${k}.ports (the firmware's own: api 4028, web 80${m.driver === 'whatsminer' ? ', v3 4433' : m.driver === 'braiins' ? ', grpc 50051' : ''}), and a firewall between them`) +
       `; ${discoverHint(m.host)}`, d);
   }
   if (probe && !id) {
