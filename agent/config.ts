@@ -8,6 +8,7 @@ import { ledgerSchema } from './ledger/config';
 import { readSecret, secretFile, secretFileWarnings, secretInline, secretInlineOf, type SecretSource } from './security';
 import { isMqttUrl } from './uplink/mqtt-transport';
 import { cidrProblem } from './grid/scada/allow';
+import { openAdrSchema } from './grid/openadr/settings';
 import { isMinerDriver, minerDrivers } from '../drivers/miner';
 import { issueProblems } from './config-messages';
 
@@ -229,6 +230,8 @@ export const configSchema = z.object({
   uplink: uplink.optional(),
   local: local.optional(),
   scada: scada.optional(),
+  /** the OpenADR 3 VEN (DESIGN.md §9; agent/grid/openadr) */
+  openadr: openAdrSchema.optional(),
   ledger: ledgerSchema,
   storage: z.object({
     dir: z.string().min(1).default('./hashflex-data'),
@@ -325,6 +328,10 @@ export function validateConfig(doc: unknown, source?: string): Config {
     c.uplink.ca_file = path.resolve(base, c.uplink.ca_file);
     if (!fs.existsSync(c.uplink.ca_file)) problems.push(`uplink.ca_file: ${c.uplink.ca_file} does not exist`);
   }
+  if (c.openadr?.ca_file) {
+    c.openadr.ca_file = path.resolve(base, c.openadr.ca_file);
+    if (!fs.existsSync(c.openadr.ca_file)) problems.push(`openadr.ca_file: ${c.openadr.ca_file} does not exist`);
+  }
   if (problems.length) throw new ConfigError(problems);
   c.storage.dir = path.resolve(base, c.storage.dir);
   const uf = c.grid.underfrequency;
@@ -361,7 +368,7 @@ export function configWarnings(config: Config): string[] {
  * Every secret the config holds, each read and checked by the one rule (security.ts): a new
  * secret key (miners[].password_file, openadr.client_secret_file) is one more entry here.
  */
-function secrets(c: Pick<Parsed, 'uplink' | 'local' | 'miners'>): { source: SecretSource; set(value: string | undefined): void }[] {
+function secrets(c: Pick<Parsed, 'uplink' | 'local' | 'miners' | 'openadr'>): { source: SecretSource; set(value: string | undefined): void }[] {
   const tokens = (['uplink', 'local'] as const).flatMap((k) => {
     const s = c[k];
     return s ? [{ source: { key: `${k}.token`, inline: s.token, file: s.token_file }, set: (v: string | undefined) => { s.token = v; } }] : [];
@@ -370,7 +377,12 @@ function secrets(c: Pick<Parsed, 'uplink' | 'local' | 'miners'>): { source: Secr
     source: { key: `miners[${i}].password`, inline: m.password, file: m.password_file, minLength: 1 },
     set: (v: string | undefined) => { m.password = v; },
   }));
-  return [...tokens, ...passwords];
+  const o = c.openadr;
+  const vtn = o ? [{
+    source: { key: 'openadr.client_secret', inline: o.client_secret, file: o.client_secret_file, minLength: 1 },
+    set: (v: string | undefined) => { o.client_secret = v; },
+  }] : [];
+  return [...tokens, ...passwords, ...vtn];
 }
 
 export function loadConfig(file: string): Config {

@@ -16,6 +16,12 @@ export enum ErrorCode {
   DeviceFault = 401,
   UplinkAuth = 500,
   UplinkProtocol = 501,
+  /** OpenADR VTN: credentials or token refused (agent/grid/openadr) */
+  VtnAuth = 510,
+  /** OpenADR VTN: a reply that is not JSON or not the specification's schema */
+  VtnProtocol = 511,
+  /** OpenADR VTN: a request refused (4xx/5xx with a problem) */
+  VtnRefused = 512,
 }
 
 export interface HashflexErrorFlags {

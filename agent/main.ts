@@ -16,6 +16,8 @@ import { startWatchdog } from './watchdog';
 import { Ledger } from './ledger/ledger';
 import { ledgerEventBody, wireLedger } from './ledger/wire';
 import type { RunningScada } from './grid/scada';
+import type { RunningOpenAdr } from './grid/openadr/site-port';
+import { toOpenAdrSettings } from './grid/openadr/settings';
 
 const log = logger('agent');
 
@@ -24,6 +26,7 @@ export interface RunningAgent {
   uplink?: Uplink;
   local?: LocalServer;
   scada?: RunningScada;
+  openadr?: RunningOpenAdr;
   stop(): Promise<void>;
 }
 
@@ -96,12 +99,16 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
   const scada = config.scada
     ? await (require('./grid/scada') as typeof import('./grid/scada')).startScada(config.scada, site, clock)
     : undefined;
+  // the OpenADR VEN (DESIGN §9): after the site too, so the events it restores from disk act on a running site
+  const openadr = config.openadr
+    ? await (require('./grid/openadr/site-port') as typeof import('./grid/openadr/site-port')).startOpenAdr(toOpenAdrSettings(config.openadr), site, clock, config.storage.dir)
+    : undefined;
   const local = config.local
     ? await createLocalServer({
         listen: config.local.listen,
         token: config.local.token,
         status: () => ({ agent: config.agent.id, version: VERSION, boot: site.bootId, ...site.telemetry() }),
-        metrics: () => siteMetrics(site) + (uplink && journal ? uplinkMetrics(uplink, journal) : '') + (scada ? scada.metrics() : ''),
+        metrics: () => siteMetrics(site) + (uplink && journal ? uplinkMetrics(uplink, journal) : '') + (scada ? scada.metrics() : '') + (openadr ? openadr.metrics() : ''),
         telemetry: uplink ?? site,
         clock,
         minerDrivers: () => Object.fromEntries((site.hw.miners ?? []).map((m) => [m.id, m.driver])),
@@ -116,10 +123,12 @@ export async function startAgent(config: Config, opts: { clock?: Clock; hardware
     uplink,
     local,
     scada,
+    openadr,
     async stop() {
       const stopping = watchdog.stop();
       await local?.close();
       await scada?.close(); // before the site: no coil write may arrive at a site shutting down
+      await openadr?.close(); // likewise no event
       await site.stop();
       detachLedger?.();
       await ledger?.stop(); // before the uplink, so its last record is journaled

@@ -13,7 +13,7 @@ import { MinerRunner } from './miner-runner';
 import { FAN_DEFAULTS, FanController, type FanCurveSettings } from './control/fans';
 import type { Runner } from './runner';
 import { SettleWatch } from './settle';
-import { round, type NetworkMinerTelemetry, type TelemetryBody } from './telemetry';
+import { round, type NetworkMinerTelemetry, type OpenAdrTelemetry, type TelemetryBody } from './telemetry';
 import { VERSION } from './version';
 
 const log = logger('site');
@@ -45,6 +45,8 @@ export class Site extends EventEmitter {
   private readonly fans: FanController;
   /** trips by source since start, for /metrics */
   readonly tripCounts: Record<string, number> = {};
+  /** a grid program's state for telemetry, set by the OpenADR VEN's wiring (agent/grid/openadr/site-port.ts) */
+  programStatus?: () => OpenAdrTelemetry;
   private telemetryTimer?: Timer;
   private thermalTimer?: Timer;
   /** resolves when the current shed has every load's stop written (commands ack after it), with the loads not confirmed off */
@@ -158,6 +160,11 @@ export class Site extends EventEmitter {
     return this.shedDone;
   }
 
+  /** the grid's active power (kW, + import) at the last fresh meter sample; undefined while the meter is stale or before its first */
+  gridKw(): number | undefined {
+    return this.meterStale ? undefined : this.lastSample?.kw;
+  }
+
   /** the loads' present power (kW); during a meter sample's dispatch, the value control got */
   minersKw(): number {
     const m = this.minersMemo;
@@ -236,6 +243,8 @@ export class Site extends EventEmitter {
       links,
     };
     if (this.hw.miners?.length) body.network_miners = this.hw.miners.map((m) => minerTelemetry(m.status(), this.health.faultOf(m.id)));
+    const program = this.programStatus?.();
+    if (program) body.openadr = program;
     return body;
   }
 

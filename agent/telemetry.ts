@@ -15,6 +15,17 @@ export interface TelemetryBody {
   links?: Record<string, Record<string, number>>;
   /** stock and aftermarket miners on the LAN (DESIGN.md §7's per-miner fields; README "Network miners") */
   network_miners?: NetworkMinerTelemetry[];
+  /** the OpenADR VEN, when configured: its link to the VTN and the events in force (agent/grid/openadr) */
+  openadr?: OpenAdrTelemetry;
+}
+
+export interface OpenAdrTelemetry {
+  connected: boolean;
+  ven_id?: string;
+  fault?: string;
+  notifications: string;
+  /** the events in force: program, event, payload type, value, until (wall ms) */
+  active: { program: string; event: string; type: string; value: number | string; until?: number }[];
 }
 
 export interface NetworkMinerTelemetry {

@@ -8,10 +8,10 @@ import { BUNDLED } from './bench/where';
  * `hashflex bench [NAME] [--json]` (DESIGN.md §6). Timings live here, never in pass/fail tests.
  * Contract names: trip, footprint, surplus, fleet. Additions: hashboard, io, uplink (the
  * per-driver figures each issue reports), meter, scada (the SCADA curtail coil, §6), miners
- * (network miners, §6).
+ * (network miners, §6), openadr (an OpenADR 3 event at a simulated VTN -> obeyed, §6 and §9).
  */
 type Flags = {
-  miners?: string; warmup?: string;
+  miners?: string; warmup?: string; families?: string;
   seconds?: string; agents?: string; iterations?: string; 'poll-ms'?: string; duration?: string; pty?: boolean; 'sim-hosts'?: string;
   /** fleet: also run it over MQTT; 'auto' (a run of every bench): when mosquitto is installed */
   mqtt?: boolean | 'auto';
@@ -164,6 +164,7 @@ const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags
     run: async (f) => (require('./bench/miners') as typeof import('./bench/miners')).benchMiners({
       miners: num(f.miners, 'miners'), iterations: num(f.iterations, 'iterations'), seconds: num(f.seconds, 'seconds'),
       warmupS: count(f.warmup, 'warmup'), simHosts: num(f['sim-hosts'], 'sim-hosts'), log: progress,
+      families: f.families === undefined ? undefined : familiesArg(String(f.families)),
     }),
     show: (r: import('./bench/miners').MinersBenchResult) => {
       const c = r.curtail, p = r.polling;
@@ -196,6 +197,19 @@ const BENCHES: Record<string, { about: string; checkout?: string; run: (f: Flags
         `\n/metrics: ${r.metrics.lines} samples, ${Math.round(r.metrics.bytes / 1024)} KB, ${r.metrics.ms} ms`;
     },
   },
+  openadr: {
+    about: 'agent against the simulated site and a simulated OpenADR 3 VTN on loopback: event created at the VTN -> all boards off, polling and with webhook notifications',
+    run: async (f) => (require('./bench/openadr') as typeof import('./bench/openadr')).benchOpenAdr({ iterations: num(f.iterations, 'iterations'), log: progress }),
+    show: (r: import('./bench/openadr').OpenAdrBenchResult) =>
+      `OpenADR event -> obeyed, ${r.boards} boards over ${r.transport}, ${r.iterations} ALERT_GRID_EMERGENCY events a series (ms)\n` +
+      table(r.series.flatMap((s) => [
+        { ...row(`${s.mode} (poll_s ${s.pollS}): event created at the VTN -> all boards off`, s.obeyed), target: `p99 ≤ ${s.targetMs}`, met: s.met ? 'yes' : 'NO' },
+        row(`${s.mode}: curtail received -> all boards off (agent)`, s.agent),
+        row(`${s.mode}: event deleted at the VTN -> a board on again`, s.release),
+      ])) +
+      `\n${r.series.map((s) => `${s.mode}: ${s.obeyedEvents}/${s.events} events obeyed with trip source openadr` +
+        (s.notificationsDelivered !== undefined ? `, ${s.notificationsDelivered} notifications delivered` : '')).join('; ')}`,
+  },
   uplink: {
     about: 'journal throughput and resend of 10,000 queued frames',
     run: async () => (require('./bench-uplink') as typeof import('./bench-uplink')).benchUplink({}),
@@ -218,15 +232,24 @@ function row(what: string, s: Pick<Stats, 'p50' | 'p99' | 'max'> & { n?: number 
  * every bench does so whenever mosquitto is installed, and says so when it is not), --poll-ms MS
  * (surplus: hashflex's meter period; fleet: the agents'), --miners N / --warmup S (miners: how
  * many simulated miners, default 1,000; warm-up before its polling window, default 20 s; its
- * --seconds is that window, --iterations the curtails, --sim-hosts the miner host processes).
+ * --seconds is that window, --iterations the curtails, --sim-hosts the miner host processes,
+ * --families a,b the firmware families, default all).
  */
+function familiesArg(list: string): import('./bench/miner-host').MinerFamily[] {
+  const { FAMILY_NAMES } = require('../sim/miners/families') as typeof import('../sim/miners/families');
+  const names = list.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = names.find((x) => !(FAMILY_NAMES as string[]).includes(x));
+  if (bad !== undefined || !names.length) throw new UsageError(`--families: a comma-separated list of ${FAMILY_NAMES.join(', ')}${bad ? ` (not "${bad}")` : ''}`);
+  return names as import('./bench/miner-host').MinerFamily[];
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, {
     json: { type: 'boolean', default: false },
     out: { type: 'string' },
     seconds: { type: 'string' }, duration: { type: 'string' }, agents: { type: 'string' }, iterations: { type: 'string' },
     'poll-ms': { type: 'string' }, pty: { type: 'boolean' }, 'sim-hosts': { type: 'string' }, mqtt: { type: 'boolean' },
-    miners: { type: 'string' }, warmup: { type: 'string' },
+    miners: { type: 'string' }, warmup: { type: 'string' }, families: { type: 'string' },
   }, Object.keys(BENCHES).length);
   for (const n of positionals) if (!BENCHES[n]) throw new UsageError(`unknown bench "${n}" (have: ${Object.keys(BENCHES).join(', ')})`);
   // the board package holds the agent, not the repository: benches built on it are left out

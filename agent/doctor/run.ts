@@ -4,6 +4,7 @@ import { checkIo, checkMeter } from './devices';
 import { checkMiners, checkSwitches, closeMiners } from './miners';
 import { checkClock, checkStorage, checkUplink } from './system';
 import { checkScada } from './scada';
+import { checkOpenAdr } from './openadr';
 import { DOCTOR_DEFAULTS, timer, type CheckId, type CheckResult, type DoctorContext, type DoctorOptions, type DoctorReport } from './types';
 
 /**
@@ -58,6 +59,7 @@ export async function runDoctor(config: Config, options: DoctorOptions = {}): Pr
     }],
     ['uplink', () => checkUplink(ctx)],
     ['scada', () => checkScada(ctx)],
+    ['openadr', () => checkOpenAdr(ctx)],
     ['clock', () => checkClock(ctx)],
     ['storage', () => checkStorage(ctx)],
   ];

@@ -18,7 +18,7 @@ export interface CheckResult {
 }
 
 /** the checks, in the order they run (README "Commissioning checks") */
-export const CHECKS = ['config', 'meter', 'io', 'board', 'fan', 'enable', 'relay', 'miner', 'login', 'switch', 'uplink', 'scada', 'clock', 'storage'] as const;
+export const CHECKS = ['config', 'meter', 'io', 'board', 'fan', 'enable', 'relay', 'miner', 'login', 'switch', 'uplink', 'scada', 'openadr', 'clock', 'storage'] as const;
 export type CheckId = (typeof CHECKS)[number];
 
 export interface DoctorOptions {

@@ -46,6 +46,7 @@ caption{text-align:left;color:#8b949e;padding:2px 10px}tr.fault td{color:#f85149
  <div class="plot"><h2>miner kW (solid) and target (dashed)</h2><canvas id="p-miners"></canvas></div>
  <div class="plot"><h2>grid frequency Hz</h2><canvas id="p-hz"></canvas></div>
 </div>
+<table id="program"></table>
 <table id="boards"></table>
 <table id="miners"></table>
 <script src="/dashboard.js"></script>
@@ -141,6 +142,17 @@ export const DASHBOARD_JS = String.raw`'use strict';
       rows += '<tr><td>' + esc(f.id) + '</td><td>fan</td><td colspan="2">' + Math.round(f.duty * 100) + ' %</td><td>' + fmt(f.rpm, 0, 'rpm') + '</td></tr>';
     });
     $('boards').innerHTML = rows;
+    // the OpenADR events in force (telemetry's openadr, when the agent is a VEN)
+    var oa = last.openadr, prows = '';
+    if (oa) {
+      (oa.active || []).forEach(function (a) {
+        prows += '<tr><td>' + esc(a.program) + '</td><td>' + esc(a.event) + '</td><td>' + esc(a.type) + '</td><td>' + esc(a.value) +
+          '</td><td>' + (a.until ? new Date(a.until).toLocaleTimeString() : 'open') + '</td></tr>';
+      });
+      $('program').innerHTML = '<caption>OpenADR: ' + (oa.connected ? 'VTN connected' : 'VTN away') + (oa.fault ? ' (' + esc(oa.fault) + ')' : '') +
+        ', ' + (oa.active || []).length + ' event(s) in force</caption>' +
+        (prows ? '<tr><th>program</th><th>event</th><th>type</th><th>value</th><th>until</th></tr>' + prows : '');
+    } else $('program').innerHTML = '';
     var nm = last.network_miners || [], hashing = 0;
     var mrows = '';
     nm.forEach(function (m) {

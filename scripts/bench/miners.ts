@@ -56,6 +56,8 @@ export interface MinersBenchOptions {
   meterPollMs?: number;
   /** extra node options for the agent (profiling: ['--cpu-prof', '--cpu-prof-dir=DIR']) */
   nodeArgs?: string[];
+  /** the firmware families, in equal shares (default every family with a driver and a simulator) */
+  families?: MinerFamily[];
   /** keep the agent's log and data here instead of a temp dir removed after */
   keepDir?: string;
   log?: (s: string) => void;
@@ -195,7 +197,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
   const warmupS = o.warmupS ?? 20;
   const meterPollMs = o.meterPollMs ?? 50;
   const log = o.log ?? (() => {});
-  let plan = await freePlan(n);
+  let plan = await freePlan(n, false, o.families);
   const nHosts = Math.max(1, Math.min(n, o.simHosts ?? 4));
   // Node raises its soft open-file limit to the hard one at start: the hard limit is what counts.
   // The agent holds a socket per miner during a curtail (and per poll in flight), a host a
@@ -235,7 +237,7 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
       } catch (e) {
         if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
         await Promise.allSettled(hosts.splice(0).map((h) => h.close()));
-        plan = await freePlan(n, true);
+        plan = await freePlan(n, true, o.families);
       }
     }
     const portsOf = new Map(ready.map((r) => [r.id, r.ports]));
@@ -489,15 +491,15 @@ export async function benchMiners(o: MinersBenchOptions = {}): Promise<MinersBen
  * A plan on loopback addresses nobody listens on: another run of this bench on the machine (a
  * test suite's small one beside a full one) takes other blocks of 127.40-42.x.
  */
-async function freePlan(n: number, elsewhere = false): Promise<PlannedMiner[]> {
-  const families = availableFamilies();
+async function freePlan(n: number, elsewhere = false, only?: MinerFamily[]): Promise<PlannedMiner[]> {
+  const families = only ?? availableFamilies();
   const blocks = Math.ceil(Math.ceil(n / families.length) / 250);
   for (let attempt = 0; attempt < 20; attempt++) {
     const block = attempt === 0 && !elsewhere ? 0 : 1 + Math.floor(Math.random() * (254 - blocks));
     const plan = planMiners(n, families, block);
     if ((await Promise.all(plan.map((p) => canBind(p.host, 4028)))).every(Boolean)) return plan;
   }
-  throw new Error('bench miners: no free block of loopback addresses in 127.40-42.x (other runs of this bench?)');
+  throw new Error('bench miners: no free block of loopback addresses in 127.40-45.x (other runs of this bench?)');
 }
 
 async function collect(hosts: HostLink[], type: 'collect' | 'disarm'): Promise<StopStamp[]> {

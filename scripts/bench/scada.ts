@@ -163,7 +163,7 @@ function rtuChild(port: number): Promise<RtuChild> {
   });
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
   const port = (s.address() as net.AddressInfo).port;
@@ -187,7 +187,7 @@ async function connectWhenUp(port: number, timeoutMs: number, exited: () => bool
   }
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const end = performance.now() + timeoutMs;
   // a tight loop on setImmediate: the figure must not carry a polling interval
   while (!cond()) {

@@ -60,6 +60,41 @@ export type Expectation = { text: string } & (
   | { kind: 'power-gone-within'; s: number }
 );
 
+/** the payload types an OpenADR scenario track creates (Definitions 3.1.0, event payload types) */
+export type ScenarioVtnEventType = 'SIMPLE' | 'PRICE' | 'IMPORT_CAPACITY_LIMIT' | 'DISPATCH_SETPOINT' | 'ALERT_GRID_EMERGENCY';
+
+/** an event the utility creates at the simulated VTN at `atS` (seconds from the start) */
+export interface ScenarioVtnEvent {
+  atS: number;
+  /** the program's name (one of the track's programs) */
+  program: string;
+  name: string;
+  type: ScenarioVtnEventType;
+  /** SIMPLE: the level (0..3); PRICE: per kWh; the limits and setpoint: kW; ALERT: its text */
+  value: number | string;
+  /** its start relative to its creation, s; 0 = the specification's "now" start */
+  startS: number;
+  /** absent: open-ended */
+  durationS?: number;
+  /** lower number = higher priority; absent = lowest */
+  priority?: number;
+  /** when the utility deletes it (seconds from the scenario's start) */
+  deleteAtS?: number;
+}
+
+/** the VTN track: the programs the simulated VTN offers and the events of the run */
+export interface ScenarioOpenAdr {
+  /** the VEN's poll_s (default 10) */
+  pollS?: number;
+  /** webhook notifications on a listener of the agent (default false: polling only) */
+  notify?: boolean;
+  programs: string[];
+  /** the VEN's max_price (PRICE events: mine only at or below it) */
+  maxPrice?: number;
+  /** in creation order */
+  events: ScenarioVtnEvent[];
+}
+
 /** The site a scenario is written for; `--boards` / `--miners` override it. */
 export interface ScenarioSite {
   boards?: number;
@@ -72,6 +107,8 @@ export interface ScenarioSite {
    * the under-frequency scenarios use a fast meter, as a site enrolled for under-frequency trips has
    */
   meterHz?: number;
+  /** control.max_kw of the generated config (default: sim/site.ts siteMaxKw) */
+  maxKw?: number;
 }
 
 export interface Scenario {
@@ -92,4 +129,6 @@ export interface Scenario {
   seed?: number;
   /** the site it is written for (default: 4 boards, no network miners) */
   site?: ScenarioSite;
+  /** OpenADR events at a simulated VTN (real-wire rig only) */
+  openadr?: ScenarioOpenAdr;
 }
