@@ -13,13 +13,18 @@ import { SimSite, siteMaxKw } from '../sim/site';
 import { incompleteNote, writeReport } from '../sim/report/html';
 import { Progress } from '../sim/report/progress';
 import { exitCode, summarize, tally, type RunLog, type Summary } from '../sim/report/summary';
+import { openAdrLine } from '../sim/report/openadr';
 import { clock } from '../sim/report/svg';
 import { WireRun } from '../sim/report/wire-run';
+import { VtnTrack } from '../sim/openadr-rig';
 
 /** the agent's id in the simulated site's config (sim/site.ts agentConfig) */
 const SIM_AGENT = 'sim-board';
 /** the simulated hashboards' chips (sim/site.ts and the time-leap rig alike) */
 const CHIPS = 100;
+/** a scenario's simulated VTN and the VEN's webhook listener: loopback addresses of their own (127.31.0.0/16) */
+const VTN_HOST = '127.31.0.1';
+const VEN_NOTIFY_HOST = '127.31.0.2';
 
 /**
  * `hashflex sim`: the simulated site and the real agent, end to end.
@@ -105,6 +110,10 @@ async function sim(argv: string[], stop: Stop): Promise<number> {
     return hardwareOnly(path.resolve(values.out as string), scenario, site, stop, duration);
   }
   const report = values.report as string | undefined;
+  if (speed > 1 && scenario.openadr) {
+    // its VTN is real HTTP on real timers: leaping the agent's clock would outrun it
+    throw new UsageError(`scenario ${scenario.name} has OpenADR events at a simulated VTN (real HTTP, real time): run it with --speed 1`);
+  }
   if (speed > 1) return leapSite(scenario, site, duration, speed, stop, report, pollMs);
   return fullSite(scenario, site, duration, stop, report);
 }
@@ -194,6 +203,7 @@ async function fullSite(scenario: Scenario, size: SiteSize, duration: number | u
   let site: SimSite | undefined;
   let run: WireRun | undefined;
   let agent: { stop(): Promise<void> } | undefined;
+  let vtn: VtnTrack | undefined;
   let log: RunLog | undefined;
   const wall0 = Date.now();
   try {
@@ -201,12 +211,16 @@ async function fullSite(scenario: Scenario, size: SiteSize, duration: number | u
     // started is in hand, and the finally below closes it
     site = await SimSite.start({ dir, boards: size.boards, miners: size.miners, families: size.families, chips: CHIPS, scenario, controller: true, token: 'sim-controller-token', controllerKeep: 600 });
     if (stop.requested) return stoppedInStartUp();
-    const { agentYaml } = site.writeFiles({ local: `127.0.0.1:${await freePort()}` });
+    if (scenario.openadr) vtn = await VtnTrack.start(scenario.openadr, VTN_HOST, () => site!.elapsedS);
+    if (stop.requested) return stoppedInStartUp();
+    const notifyListen = scenario.openadr?.notify ? `${VEN_NOTIFY_HOST}:${await freePort(VEN_NOTIFY_HOST)}` : undefined;
+    const { agentYaml } = site.writeFiles({ local: `127.0.0.1:${await freePort()}`, ...(vtn ? { openadr: vtn.agentSection(notifyListen) } : {}) });
     const config = validateConfig((require('yaml') as typeof import('yaml')).parse(fs.readFileSync(agentYaml, 'utf8')), agentYaml);
     const { startAgent } = require('./main') as typeof import('./main');
     if (stop.requested) return stoppedInStartUp();
     if (site.transport === 'tcp') process.stdout.write('socat not found: serial devices are served over raw TCP instead of ptys\n');
-    run = new WireRun({ site, scenario, agentId: config.agent.id, tripHz: config.grid.underfrequency.trip_hz, maxKw: config.control.max_kw });
+    const openadr = vtn && config.openadr ? { track: vtn, simpleLevels: config.openadr.simple_levels, maxPrice: config.openadr.max_price } : undefined;
+    run = new WireRun({ site, scenario, agentId: config.agent.id, tripHz: config.grid.underfrequency.trip_hz, maxKw: config.control.max_kw, ...(openadr ? { openadr } : {}) });
     agent = await startAgent(config);
     if (stop.requested) return stoppedInStartUp();
     process.stdout.write(`dashboard: http://${config.local!.listen}/  (Ctrl-C to stop)\n`);
@@ -222,6 +236,8 @@ async function fullSite(scenario: Scenario, size: SiteSize, duration: number | u
   } finally {
     if (!log) await run?.finish();
     await agent?.stop();
+    // after the agent: its VEN's last requests find the VTN still there
+    await vtn?.close().catch((e: Error) => process.stderr.write(`hashflex sim: ${e.message}\n`));
     await site?.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -276,6 +292,7 @@ function describe(s: Summary): string {
     `trips: ${s.trips.length ? s.trips.map((t) => `${t.source} at ${clock(t.t_s, true)}${t.from_signal_ms !== undefined ? ` (${t.from_signal_ms} ms after the signal)` : ''}`).join(', ') : 'none'}`,
   ];
   if (s.network_miners) lines.push(minersLine(s));
+  if (s.openadr_events) lines.push(openAdrLine(s.openadr_events));
   if (s.faults.length) lines.push(`faults: ${s.faults.map((f) => `${f.kind}${f.target ? ` ${f.target}` : ''} at ${clock(f.t_s, true)} (${f.seen.length ? f.seen.join('; ') : 'not noticed'})`).join(', ')}`);
   if (s.expectations.length) {
     lines.push('expectations:');
@@ -351,12 +368,12 @@ function fmtKw(kw: number): string {
   return `${kw >= 0 ? 'import' : 'export'} ${Math.abs(kw).toFixed(2)} kW`;
 }
 
-/** a free loopback port, for the dashboard (the config wants a real port number) */
-function freePort(): Promise<number> {
+/** a free loopback port, for the dashboard and the VEN's webhook listener (the config wants a real port number) */
+function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
     });

@@ -177,7 +177,7 @@ export class SimSite {
   }
 
   /** A config for `hashflex run` that drives this site. */
-  agentConfig(extra: { uplinkUrl?: string; token?: string; storageDir?: string; local?: string } = {}): Record<string, unknown> {
+  agentConfig(extra: { uplinkUrl?: string; token?: string; storageDir?: string; local?: string; openadr?: Record<string, unknown> } = {}): Record<string, unknown> {
     const serial = (e: WireEndpoint) => ('path' in e ? { path: e.path, baud: 115200 } : { tcp: e.tcp });
     const url = extra.uplinkUrl ?? this.controller?.url;
     return {
@@ -194,13 +194,14 @@ export class SimSite {
       control: { mode: 'surplus', max_kw: this.maxKw(), margin_kw: 0.2 },
       ...(url ? { uplink: { url, ...(extra.token ?? this.opts.token ? { token: extra.token ?? this.opts.token } : {}) } } : {}),
       ...(extra.local ? { local: { listen: extra.local } } : {}),
+      ...(extra.openadr ? { openadr: extra.openadr } : {}),
       storage: { dir: extra.storageDir ?? path.join(this.opts.dir, 'storage') },
     };
   }
 
-  /** control.max_kw of the agent's config (siteMaxKw) */
+  /** control.max_kw of the agent's config (the scenario's, else siteMaxKw) */
   maxKw(): number {
-    return siteMaxKw(this.boardIds.length, this.opts.chips ?? 100, this.minerPlan);
+    return this.opts.scenario.site?.maxKw ?? siteMaxKw(this.boardIds.length, this.opts.chips ?? 100, this.minerPlan);
   }
 
   /**

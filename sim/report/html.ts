@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { boardStrip, clock, esc, timeChart, type Mark, type Span, type TimeFrame } from './svg';
+import { openAdrSection } from './openadr-html';
 import { tally, type RunLog, type Summary } from './summary';
 
 /**
@@ -191,6 +192,7 @@ ${rows(s.expectations, 'none declared', 3, (x) => `<tr><td class="${x.result ===
 <h2>${log.minerStrip?.length ? 'Boards, network miners and site state' : 'Boards and site state'}</h2>
 <div class="card">${legend([['#ea580c', log.minerStrip?.length ? 'hashing (darker = closer to full frequency, or to a miner\'s rated power)' : 'board hashing (darker = closer to full frequency)'], ...statesLegend])}${boards}${log.minerStrip && s.network_miners && log.minerStrip.length < s.network_miners.length ? `<div class="muted">the first ${log.minerStrip.length} of ${s.network_miners.length} miners</div>` : ''}</div>
 ${s.network_miners ? minersSection(s) : ''}
+${s.openadr_events ? openAdrSection(s) : ''}
 <h2>Trips</h2>
 ${s.rig === 'leap' ? `<p class="muted">In the time-leap rig the agent&rsquo;s own processing takes no virtual time, so its latency reads 0 ms${s.network_miners ? ' (with network miners: their stand-ins&rsquo; API time, 10–20 ms)' : ''}; &ldquo;signal &rarr; all boards off&rdquo; still includes the meter poll and sustain time. Real latencies: <code>--speed 1</code> or <code>hashflex bench trip</code>.</p>` : ''}
 <table><tr><th>time</th><th>source</th><th>agent latency</th><th>signal at</th><th>signal → all boards off</th></tr>

@@ -1,5 +1,6 @@
 import type { Expectation, Scenario } from '../scenarios/types';
 import type { MinerLog } from './miners';
+import { checkObeyed, openAdrResponses, type OpenAdrLog, type OpenAdrResponse } from './openadr';
 import type { Recorder } from './recorder';
 import type { SignalWatch } from './signals';
 
@@ -64,6 +65,8 @@ export interface RunLog {
   minerStrip?: string[];
   /** the agent's settled events */
   settled?: SettledSeen[];
+  /** the scenario's OpenADR track: its events at the VTN and the controller's figures (wire rig) */
+  openadr?: OpenAdrLog;
   tripHz: number;
   recorder: Recorder;
   signals: SignalWatch;
@@ -109,6 +112,8 @@ export interface Summary {
   network_miners?: MinerSummary[];
   /** the agent's `settled` events (only when the site has network miners) */
   settled?: { t_s: number; source: string; ok: boolean; ms: number; miners_kw?: number; grid_drop_kw?: number }[];
+  /** each OpenADR event of the scenario's track and the site's response (only with a track) */
+  openadr_events?: OpenAdrResponse[];
   expectations: ExpectationResult[];
   /**
    * `pass`: every expectation passed over the whole scenario; `fail`: at least one failed;
@@ -163,6 +168,7 @@ export function summarize(log: RunLog): Summary {
     faults: log.faults.map((f) => ({ kind: f.kind, ...(f.target ? { target: f.target } : {}), t_s: r(f.atS), until_s: r(f.untilS), seen: f.seen })),
     events: log.control.map((c) => ({ t_s: r(c.tS), kind: c.kind, source: c.source, ...(c.detail ? { detail: c.detail } : {}) })),
     ...(log.miners?.length ? { network_miners: minerSummaries(log), settled: (log.settled ?? []).map(settledOut) } : {}),
+    ...(log.openadr ? { openadr_events: openAdrResponses(log.openadr, log.trips, log.durationS) } : {}),
     expectations,
     verdict: verdictOf(expectations, log.durationS < log.scenario.durationS - 1e-6),
     pass: false,
@@ -259,6 +265,13 @@ function check(x: Expectation, log: RunLog): ExpectationResult {
     }
     case 'miners-stop-within': return checkMinersStop(x, log, res);
     case 'power-gone-within': return checkPowerGone(x, log, res);
+    case 'openadr-obeyed-within': {
+      if (!log.openadr) return res(false, 'the run had no OpenADR track (the real-wire rig runs one)');
+      const v = checkObeyed(openAdrResponses(log.openadr, log.trips, log.durationS), log.trips, x.s, log.durationS);
+      // events the scenario creates after the run's end are evidence still to come
+      const later = v.later || (log.scenario.openadr?.events.length ?? 0) > log.openadr.events.length;
+      return res(v.pass && !later, v.measured, later);
+    }
   }
 }
 

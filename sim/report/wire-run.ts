@@ -2,7 +2,9 @@ import { MODELS } from '../../drivers/hashboard/models';
 import type { Frame as WireFrame } from '../controller';
 import type { SimSite } from '../site';
 import type { Scenario, ScenarioCommand, ScenarioFault } from '../scenarios/types';
+import type { VtnTrack } from '../openadr-rig';
 import { MinerWatch, minerShare } from './miners';
+import type { OpenAdrSample } from './openadr';
 import { Recorder } from './recorder';
 import { SignalWatch } from './signals';
 import { attributeFaults, watchedHz, type CommandSent, type ControlSeen, type FaultRun, type RunLog, type SettledSeen, type TripSeen } from './summary';
@@ -27,6 +29,8 @@ export interface WireRunOptions {
   tripHz: number;
   maxKw: number;
   sampleMs?: number;
+  /** the scenario's OpenADR track on its simulated VTN, with the agent's simple_levels and max_price */
+  openadr?: { track: VtnTrack; simpleLevels: Record<string, number>; maxPrice?: number };
 }
 
 export class WireRun {
@@ -44,6 +48,8 @@ export class WireRun {
   private readonly pending: Promise<void>[] = [];
   private readonly watch: MinerWatch;
   private readonly settled: SettledSeen[] = [];
+  /** the controller's target and state, on each change (the OpenADR events' response) */
+  private readonly targets: OpenAdrSample[] = [];
 
   constructor(private readonly o: WireRunOptions) {
     const { site, scenario } = o;
@@ -73,6 +79,7 @@ export class WireRun {
       at(f.atS, () => this.pending.push(this.fault(f, true)));
       at(f.atS + f.durationS, () => this.pending.push(this.fault(f, false)));
     }
+    o.openadr?.track.run();
     this.sampler = setInterval(() => this.sample(), o.sampleMs ?? 100);
   }
 
@@ -115,7 +122,15 @@ export class WireRun {
       ],
       state: t?.state ?? 'starting', ...(t?.miners?.target_kw !== undefined ? { targetKw: t.miners.target_kw } : {}),
     }, Math.max(0, tS - this.lastT));
+    if (this.o.openadr) this.noteTarget(tS, t?.state ?? 'starting', t?.miners?.target_kw);
     this.lastT = tS;
+  }
+
+  private noteTarget(tS: number, state: string, targetKw: number | undefined): void {
+    const last = this.targets.at(-1);
+    if (last && last.state === state && last.targetKw === targetKw) return;
+    // bounded like the recorder's state changes: a hunting target still keeps the first 50,000
+    if (this.targets.length < 50_000) this.targets.push({ tS, state, ...(targetKw !== undefined ? { targetKw } : {}) });
   }
 
   private async command(c: ScenarioCommand): Promise<void> {
@@ -175,6 +190,7 @@ export class WireRun {
   async finish(): Promise<RunLog> {
     for (const t of this.timers) clearTimeout(t);
     clearInterval(this.sampler);
+    await this.o.openadr?.track.stop();
     await Promise.allSettled(this.pending);
     this.recorder.flush();
     attributeFaults(this.faults, this.trips, this.control);
@@ -185,6 +201,7 @@ export class WireRun {
       rig: 'wire', scenario: this.o.scenario, durationS: this.o.site.elapsedS, boards: this.o.site.boardIds, tripHz: this.o.tripHz,
       recorder: this.recorder, signals: this.signals, trips: this.trips, control: this.control, commands: this.commands,
       faults: this.faults.map(({ counters: _c, frames: _f, ...f }) => f),
+      ...(this.o.openadr ? { openadr: { events: this.o.openadr.track.runs, samples: this.targets, maxKw: this.o.maxKw, simpleLevels: this.o.openadr.simpleLevels, ...(this.o.openadr.maxPrice !== undefined ? { maxPrice: this.o.openadr.maxPrice } : {}) } } : {}),
       ...(this.watch.size ? { miners: this.watch.result(), minerStrip: (this.o.site.fleet?.miners ?? []).slice(0, STRIP_MINERS).map((m) => m.plan.id), settled: this.settled } : {}),
     };
   }

@@ -1,5 +1,5 @@
 import { parseCommand, parseExpectation, parseFault } from './cells';
-import type { Scenario } from './types';
+import type { Scenario, ScenarioVtnEvent } from './types';
 
 /** Deterministic small noise in [-0.5, 0.5): the same scenario gives the same run. */
 function noise(t: number, seed = 1): number {
@@ -232,6 +232,51 @@ export function stockFleetScenario(seed = 1): Scenario {
   };
 }
 
+/** the program of the openadr-events scenario (ERCOT's Emergency Response Service, 30-minute type) */
+const ERS_PROGRAM = 'ers-30';
+
+/**
+ * openadr-events: eight minutes of OpenADR 3 events from a utility's VTN (webhook notifications,
+ * poll_s 10) to a site of 4 boards capped at 6 kW over a steady 5 kW surplus.
+ * 0:10 ALERT_GRID_EMERGENCY, open-ended, deleted at 1:10 (curtail, trip source openadr, then
+ * released) · 1:40 SIMPLE level 1 for 60 s (half of max_kw: 3 kW) · 3:00 PRICE 0.50/kWh for
+ * 60 s (above max_price 0.10: no mining) · 4:20 DISPATCH_SETPOINT 4 kW for 150 s at priority 1,
+ * while generation dips to leave 2 kW of surplus (the site imports to meet it) · 4:40 two SIMPLE
+ * events for 40 s: level 3 (curtail) at priority 5 and level 1 (3 kW) at priority 1, the
+ * higher priority wins (no curtailment; the setpoint held under the 3 kW cap) · 5:40
+ * IMPORT_CAPACITY_LIMIT 0.5 kW for 50 s (the setpoint cut back to keep the import under it).
+ * The ALERT comes first so a short run (--duration 80) still shows a curtailment and its end.
+ */
+export function openAdrEventsScenario(seed = 1): Scenario {
+  const ev = (atS: number, name: string, type: ScenarioVtnEvent['type'], value: number | string, durationS?: number, more: Partial<ScenarioVtnEvent> = {}): ScenarioVtnEvent =>
+    ({ atS, program: ERS_PROGRAM, name, type, value, startS: 0, ...(durationS !== undefined ? { durationS } : {}), ...more });
+  return {
+    name: 'openadr-events',
+    description: 'OpenADR 3 events from a simulated VTN: an emergency alert, SIMPLE levels, a price spike, a dispatch setpoint with overlapping priorities, an import limit',
+    durationS: 480,
+    seed,
+    site: { boards: 4, miners: 0, maxKw: 6 },
+    openadr: {
+      pollS: 10, notify: true, programs: [ERS_PROGRAM], maxPrice: 0.1,
+      events: [
+        ev(10, 'grid-emergency', 'ALERT_GRID_EMERGENCY', 'shed load now', undefined, { deleteAtS: 70 }),
+        ev(100, 'shed-half', 'SIMPLE', 1, 60),
+        ev(180, 'price-spike', 'PRICE', 0.5, 60),
+        ev(260, 'dispatch', 'DISPATCH_SETPOINT', 4, 150, { priority: 1 }),
+        ev(280, 'shed-all-low-priority', 'SIMPLE', 3, 40, { priority: 5 }),
+        ev(280, 'shed-half-high-priority', 'SIMPLE', 1, 40, { priority: 1 }),
+        ev(340, 'import-cap', 'IMPORT_CAPACITY_LIMIT', 0.5, 50),
+      ],
+    },
+    expect: expect('trip from openadr', 'state curtailed at 40 s', 'openadr obeyed within 12 s', 'state running at 300 s', 'state running at 470 s', 'no trip from underfrequency'),
+    at: (t) => {
+      const p = steady(t, seed);
+      // a cloud over the dispatch: 2 kW of surplus, so the setpoint imports and the import limit bites
+      return t >= 250 && t < 420 ? { ...p, generationKw: p.generationKw - 3 } : p;
+    },
+  };
+}
+
 /**
  * quiet: a site that holds still, the default of `hashflex sim --hardware-only`: a steady 6 kW of
  * generation against a 1 kW base load, nominal frequency, no dips and the relay contact open. A
@@ -260,6 +305,7 @@ const FACTORIES: Record<string, (seed?: number) => Scenario> = {
   dispatch: dispatchScenario,
   faults: faultsScenario,
   'stock-fleet': stockFleetScenario,
+  'openadr-events': openAdrEventsScenario,
 };
 
 /** a built-in scenario by name, its randomness drawn with `seed` (default 1), or undefined */

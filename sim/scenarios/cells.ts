@@ -79,6 +79,7 @@ const STATES = ['running', 'curtailed', 'tripped', 'ramping', 'fault'];
  *   surplus used >= 95 % · miner import <= 1 % (also: no miner-caused import above 1 %)
  *   state running at 300 s
  *   every miner's stop accepted within 1000 ms of curtail · power gone within 30 s of curtail
+ *   openadr obeyed within 12 s
  */
 export function parseExpectation(text: string): Expectation {
   const t = text.trim().replace(/\s+/g, ' ');
@@ -107,6 +108,11 @@ export function parseExpectation(text: string): Expectation {
     if (!(s > 0)) throw new CellError(`time must be a number of seconds > 0, got "${m[1]}"`, lead + t.indexOf(m[1]));
     return { text: t, kind: 'power-gone-within', s };
   }
+  if ((m = /^openadr (?:events? )?obeyed within (\S+?) ?s$/i.exec(t))) {
+    const s = Number(m[1]);
+    if (!(s > 0)) throw new CellError(`time must be a number of seconds > 0, got "${m[1]}"`, lead + t.indexOf(m[1]));
+    return { text: t, kind: 'openadr-obeyed-within', s };
+  }
   if ((m = /^no trips?(?: from (\S+))?$/i.exec(t))) {
     if (m[1] && !SOURCES.includes(m[1])) throw new CellError(`unknown trip source "${m[1]}" (${SOURCES.join(', ')})`, lead + t.indexOf(m[1]));
     return { text: t, kind: 'no-trip', ...(m[1] ? { source: m[1] } : {}) };
@@ -125,7 +131,7 @@ export function parseExpectation(text: string): Expectation {
     if (!(atS >= 0)) throw new CellError(`time must be seconds >= 0, got "${m[2]}"`, lead + t.lastIndexOf(m[2]));
     return { text: t, kind: 'state-at', state: m[1], atS };
   }
-  throw new CellError(`unknown expectation "${t}" (see README: trip within N ms of H Hz | relay | curtail, no trip [from SRC], trip from SRC, surplus used >= P %, miner import <= P %, state S at T s, every miner's stop accepted within N ms of curtail, power gone within N s of curtail)`, lead);
+  throw new CellError(`unknown expectation "${t}" (see README: trip within N ms of H Hz | relay | curtail, no trip [from SRC], trip from SRC, surplus used >= P %, miner import <= P %, state S at T s, every miner's stop accepted within N ms of curtail, power gone within N s of curtail, openadr obeyed within N s)`, lead);
 }
 
 function pct(s: string, at: number): number {

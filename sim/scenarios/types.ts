@@ -48,6 +48,9 @@ export interface ScenarioFault {
  *                   (its firmware carried it out) within `ms`, and the curtail's ack named none
  *  power-gone-within   every delivered curtail: the agent's `settled` event (ok) and every
  *                   miner's own power at standby within `s` seconds
+ *  openadr-obeyed-within  every OpenADR event of the scenario's track shows its effect at the site
+ *                   within `s` seconds of its start (sim/report/openadr.ts), and a deleted event's
+ *                   effect ends within `s` seconds of the deletion
  */
 export type Expectation = { text: string } & (
   | { kind: 'trip-within'; ms: number; signal: { hz: number } | 'relay' | 'curtail' }
@@ -58,6 +61,7 @@ export type Expectation = { text: string } & (
   | { kind: 'state-at'; atS: number; state: string }
   | { kind: 'miners-stop-within'; ms: number }
   | { kind: 'power-gone-within'; s: number }
+  | { kind: 'openadr-obeyed-within'; s: number }
 );
 
 /** the payload types an OpenADR scenario track creates (Definitions 3.1.0, event payload types) */
