@@ -46,6 +46,12 @@ test('The dashboard signs in, streams and plots ten minutes of telemetry in head
     feed.emit('telemetry', { ...frame(600), state: 'ramping' });
     await page.until(`document.getElementById('state').textContent === 'ramping'`);
     assert.is(await page.eval<string>(`document.getElementById('p-hz').dataset.points`), '600');
+    // the OpenADR events in force, when the agent is a VEN
+    assert.is(await page.eval<string>(`document.getElementById('program').textContent`), '', 'no OpenADR table without a VEN');
+    const openadr = { connected: true, notifications: 'webhook', active: [{ program: 'ers-30', event: 'emergency', type: 'ALERT_GRID_EMERGENCY', value: 'grid <b>emergency</b>' }] };
+    feed.emit('telemetry', { ...frame(601), state: 'curtailed', openadr });
+    await page.until(`document.getElementById('program').textContent.includes('ALERT_GRID_EMERGENCY')`);
+    assert.match(await page.eval<string>(`document.getElementById('program').textContent`), /OpenADR: VTN connected, 1 event\(s\) in force.*ers-30emergencyALERT_GRID_EMERGENCYgrid <b>emergency<\/b>open/);
     // the canvas holds a drawing, not a blank: many distinct pixel values
     const colours = await page.eval<number>(`(() => { const c = document.getElementById('p-grid'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const s = new Set(); for (let i = 0; i < d.length; i += 4) s.add(d[i] << 16 | d[i + 1] << 8 | d[i + 2]); return s.size; })()`);
     assert.ok(colours > 20, `grid plot has ${colours} colours`);
