@@ -188,18 +188,21 @@ export class Site extends EventEmitter {
    */
   private readLoads(): { kw: number; networkKw: number } {
     let kw = 0;
-    for (const b of this.hw.boards) {
-      const st = b.status();
-      kw += st.kw;
-      this.health.status(b.id, st.fault);
-    }
     let networkKw = 0;
-    for (const m of this.hw.miners ?? []) {
-      const st = m.status();
-      kw += st.kw;
-      networkKw += st.kw;
-      this.health.status(m.id, st.fault);
-    }
+    // the faults found in one sweep cost control one re-split, however many they are
+    this.controller.batch(() => {
+      for (const b of this.hw.boards) {
+        const st = b.status();
+        kw += st.kw;
+        this.health.status(b.id, st.fault);
+      }
+      for (const m of this.hw.miners ?? []) {
+        const st = m.status();
+        kw += st.kw;
+        networkKw += st.kw;
+        this.health.status(m.id, st.fault);
+      }
+    });
     return { kw, networkKw };
   }
 

@@ -133,6 +133,11 @@ export class Controller {
   private readonly splits: (SplitMemo | undefined)[] = [];
   private readonly surplus: SurplusFollower;
   private program: ProgramLimits = {};
+  /** inside batch(): re-splits wait for its end (one split for many faults, not one each) */
+  private batchDepth = 0;
+  private batchDirty = false;
+  /** a re-split due on the next turn (faults and retries coalesced) */
+  private resplitTimer?: Timer;
   private gridKw = 0;
 
   constructor(
@@ -272,7 +277,10 @@ export class Controller {
     const isNew = !this.faults.has(source);
     this.faults.set(source, detail);
     if (isNew) this.out.event({ kind: 'fault', source, detail });
-    this.reapply();
+    // its loads get nothing at once; the others' shares are re-split on the next turn, once for
+    // every fault of this one (a thousand miners timing out together: one split, not a thousand)
+    this.dropLoadsOf(source);
+    this.reapplySoon();
   }
 
   /** the device works again: `recover`, and its board is back in the split */
@@ -287,7 +295,30 @@ export class Controller {
   retryFault(source: string): void {
     if (!this.faults.has(source) || this.onTrial.has(source)) return;
     this.onTrial.add(source);
-    this.reapply();
+    this.reapplySoon(); // retries fall due together: one split for all of them
+  }
+
+  /** the loads of a faulted source off now, without a re-split */
+  private dropLoadsOf(source: string): void {
+    if (this.trips.size) return;
+    let next: Map<string, number> | undefined;
+    for (const b of this.boards) {
+      if (b.source !== source || !(this.targets.get(b.id)! > 0)) continue;
+      next ??= new Map(this.targets);
+      next.set(b.id, 0);
+    }
+    if (!next) return;
+    this.noteSwitches(next);
+    this.targets = next;
+    this.out.apply(new Map(next));
+  }
+
+  private reapplySoon(): void {
+    if (this.resplitTimer) return;
+    this.resplitTimer = this.clock.setTimeout(() => {
+      this.resplitTimer = undefined;
+      this.reapply();
+    }, 0);
   }
 
   /** the fault a source is held for, if any (telemetry says why a board is off) */
@@ -360,7 +391,7 @@ export class Controller {
 
   stop(): void {
     this.uf.reset();
-    for (const t of [this.ufRecoverTimer, this.lease?.timer, this.rampTimer]) t?.cancel();
+    for (const t of [this.ufRecoverTimer, this.lease?.timer, this.rampTimer, this.resplitTimer]) t?.cancel();
   }
 
   // ---- internals ------------------------------------------------------------------------
@@ -457,7 +488,26 @@ export class Controller {
     return this.heatKw;
   }
 
+  /**
+   * Several fault / unfault / retryFault changes with one re-split at the end. A thousand network
+   * miners faulting in one status sweep (or their retries falling due together) would otherwise
+   * split the target a thousand times in a row, blocking the event loop for seconds: the meter
+   * goes stale and the site trips itself.
+   */
+  batch(changes: () => void): void {
+    this.batchDepth++;
+    try {
+      changes();
+    } finally {
+      if (--this.batchDepth === 0 && this.batchDirty) {
+        this.batchDirty = false;
+        this.reapply();
+      }
+    }
+  }
+
   private reapply(): void {
+    if (this.batchDepth > 0) { this.batchDirty = true; return; }
     if (this.trips.size) return;
     const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity, this.programCapKw());
     const now = this.clock.monotonic();
