@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { VirtualClock } from '../agent/clock';
 import { ErrorCode } from '../agent/errors';
 import { BraiinsMiner } from '../drivers/miner/braiins';
+import { targetUri } from '../drivers/miner/braiins/channel';
 import type { BosService } from '../drivers/miner/braiins/proto';
 import { garbledService } from '../sim/miners/braiins-api';
 import { minerOptions, rejection } from './fixtures/braiins/rig';
@@ -257,6 +258,13 @@ test('A gRPC server that is not Braiins OS+ (no ApiVersionService) is refused: n
   } finally {
     await t.close();
   }
+});
+
+test('An address literal goes to grpc-js as an ipv4: or ipv6: target (no DNS resolver for it); a name goes through DNS', () => {
+  assert.is(targetUri('10.0.1.21', 50051), 'ipv4:10.0.1.21:50051');
+  assert.is(targetUri('fd00::21', 50051), 'ipv6:[fd00::21]:50051');
+  assert.is(targetUri('[fd00::21]', 50052), 'ipv6:[fd00::21]:50052');
+  assert.is(targetUri('s19-01.site.lan', 50051), 's19-01.site.lan:50051');
 });
 
 test.run();

@@ -58,6 +58,45 @@ test('stop() is one PauseMining with the held token; it resolves once the API ac
   }
 });
 
+test('A poll of a miner that is as its status was last read is one GetMinerStats; the status, tuner and temperature are read every few polls', async () => {
+  const r = await rig(host());
+  try {
+    await r.miner.start();
+    r.mark();
+    await r.advance(5_000);
+    assert.equal(r.since(), ['GetMinerStats (token)']);
+    r.mark();
+    for (let i = 0; i < 5; i++) await r.advance(5_000);
+    const slow = r.since();
+    assert.is(slow.filter((c) => c === 'GetMinerStats (token)').length, 5);
+    assert.is(slow.filter((c) => c === 'GetMinerDetails (token)').length, 1, slow.join(', '));
+    assert.is(slow.filter((c) => c === 'GetTunerState (token)').length, 1);
+    assert.is(slow.filter((c) => c === 'GetCoolingState (token)').length, 1);
+    assert.is(r.miner.status().state, 'hashing');
+  } finally {
+    await r.close();
+  }
+});
+
+test('A miner paused by someone else is seen asleep at the next poll: stats that do not square with the status held make the poll read it', async () => {
+  const r = await rig(host());
+  try {
+    await r.miner.start();
+    r.sim.status = 'paused';
+    r.sim.machine.sleep('paused from the web UI');
+    r.sim.machine.tick(r.sim.machine.spec.stopMs);
+    r.mark();
+    await r.advance(5_000);
+    assert.equal(r.since(), ['GetMinerStats (token)', 'GetMinerDetails (token)']);
+    const s = r.miner.status();
+    assert.is(s.state, 'sleeping');
+    assert.not.ok(s.on);
+    assert.is(s.setting, 0);
+  } finally {
+    await r.close();
+  }
+});
+
 test('A miner found paused is reported asleep, and a stop on it is accepted from the firmware\'s already_paused', async () => {
   const r = await rig(host(), { paused: true });
   try {
@@ -222,7 +261,7 @@ test('A firmware that forgot its tokens (restarted) is logged in to again: by th
     r.mark();
     await r.advance(5_000);
     const polled = r.since();
-    assert.ok(polled.includes('GetMinerDetails (token) unauthenticated'), polled.join(', '));
+    assert.ok(polled.includes('GetMinerStats (token) unauthenticated'), polled.join(', '));
     assert.is(polled.filter((c) => c === 'Login').length, 1, 'one logon for all the refused reads');
     assert.is(r.miner.status().fault, undefined, 'the poll read again with the new token');
     assert.is(r.miner.status().state, 'hashing');

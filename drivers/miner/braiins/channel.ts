@@ -1,3 +1,4 @@
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, HashflexError } from '../../../agent/errors';
 import type { LinkCounters } from '../../../agent/hardware';
@@ -50,14 +51,22 @@ export class BosChannel {
   private readonly inFlight = new Set<grpc.ClientUnaryCall>();
 
   constructor(private readonly target: BosTarget, private readonly counters: LinkCounters, tuning: ChannelTuning = CHANNEL_TUNING) {
-    this.client = new grpc.Client(`${hostPort(target.host)}:${target.port}`, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(targetUri(target.host, target.port), grpc.credentials.createInsecure(), {
       'grpc.initial_reconnect_backoff_ms': Math.min(1_000, tuning.reconnectMaxMs),
       'grpc.max_reconnect_backoff_ms': tuning.reconnectMaxMs,
       // the agent polls every few seconds: an idle channel is one the driver has stopped using
       'grpc.client_idle_timeout_ms': 10 * 60_000,
       // a reply is a few hundred bytes; anything near this is not the miner's API
       'grpc.max_receive_message_length': 1 << 20,
+      'grpc.max_send_message_length': 1 << 16,
+      // an agent drives a thousand of these: each of what follows costs objects or work per
+      // channel or per call and buys nothing on a LAN link to one miner. No retry machinery (a
+      // stop is never sent twice behind our back), no channelz registry and call tracking, no
+      // service config from DNS TXT records, no HTTP CONNECT proxy from the environment
       'grpc.enable_retries': 0,
+      'grpc.enable_channelz': 0,
+      'grpc.service_config_disable_resolution': 1,
+      'grpc.enable_http_proxy': 0,
     });
   }
 
@@ -142,7 +151,14 @@ export class BosChannel {
   }
 }
 
-/** an IPv6 literal in a gRPC target needs brackets */
-function hostPort(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+/**
+ * The channel's target: an address literal as `ipv4:` / `ipv6:` (grpc-js's IP resolver: no DNS
+ * resolver with its re-resolution timers for a name that is already an address), a name through DNS
+ */
+export function targetUri(host: string, port: number): string {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const family = net.isIP(bare);
+  if (family === 4) return `ipv4:${bare}:${port}`;
+  if (family === 6) return `ipv6:[${bare}]:${port}`;
+  return `${host}:${port}`;
 }

@@ -1,6 +1,6 @@
 import type { Clock, Timer } from '../../../agent/clock';
 import { ErrorCode, HashflexError, isHashflexError } from '../../../agent/errors';
-import { newCounters, type MinerSettings, type MinerStatus, type NetworkMiner } from '../../../agent/hardware';
+import { newCounters, type MinerSettings, type MinerState, type MinerStatus, type NetworkMiner } from '../../../agent/hardware';
 import { logger } from '../../../agent/log';
 import type { MinerOptions } from '../options';
 import { BosChannel, CHANNEL_TUNING, type ChannelTuning } from './channel';
@@ -16,10 +16,9 @@ export { identify, type MinerEvidence, type MinerIdentity } from './identify';
 /**
  * Braiins OS+ (on Antminer S9 … S21 class hardware) over its public gRPC API on TCP 50051
  * (github.com/braiins/bos-plus-api): one HTTP/2 channel kept open (channel.ts), a logon token
- * kept fresh ahead of time (session.ts), polls of GetMinerDetails (paused or mining),
- * GetMinerStats (power and hashrate) and GetCoolingState (hottest chip), with GetTunerState
- * (the power target in force) every few polls and GetConstraints (the model's power-target
- * range) once.
+ * kept fresh ahead of time (session.ts), polls of GetMinerDetails (paused or mining) and
+ * GetMinerStats (power and hashrate), with GetCoolingState (hottest chip) and GetTunerState (the
+ * power target in force) every few polls and GetConstraints (the model's power-target range) once.
  *
  * Before anything is sent that needs the account, the host must show it is Braiins OS+: its
  * gRPC API answers braiins.bos.ApiVersionService/GetApiVersion (which needs no logon), and its
@@ -37,7 +36,7 @@ export interface BraiinsTuning extends SessionTuning, ChannelTuning {
   backoffMaxMs: number;
   /** wait before logging in again after the credentials were refused (ms) */
   credentialBackoffMs: number;
-  /** GetTunerState every this many polls (and after every write) */
+  /** GetTunerState and GetCoolingState every this many polls (the tuner also after every target written) */
   tunerEveryPolls: number;
   /** the scale's step (W) */
   stepW: number;
@@ -56,6 +55,8 @@ export const BRAIINS_TUNING: BraiinsTuning = {
 export const BRAIINS_PORTS = { grpc: 50051, api: 4028 } as const;
 /** the firmware's default account (pyasic's default_bosminer_password) */
 const DEFAULT_ACCOUNT = { username: 'root', password: 'root' } as const;
+/** states in which the stats square with the status held: no need to read it again this poll */
+const SETTLED: ReadonlySet<MinerState> = new Set(['hashing', 'sleeping']);
 /** an S19-class machine until the firmware says its range */
 const DEFAULT_RATED_KW = 3.25;
 /** lowest target as a share of the highest, until the firmware says its range */
@@ -87,8 +88,12 @@ export class BraiinsMiner implements NetworkMiner {
   private session!: BosSession;
   private range: PowerRange;
   private rangeRead = false;
+  /** GetCoolingState has answered once (then it is read with the tuner, every few polls) */
+  private tempRead = false;
   private targetW: number | undefined;
   private minerDetails: BosDetails | undefined;
+  /** runGen when minerDetails was read: a pause or resume since makes it stale */
+  private detailsGen = -1;
   private tuner: BosTuner | undefined;
   private last: Reading = { on: false, kw: 0, kwMeasured: false, ths: NaN, tempC: NaN, state: 'unknown', setting: 0 };
 
@@ -99,8 +104,15 @@ export class BraiinsMiner implements NetworkMiner {
   private fails = 0;
   private polls = 0;
   private credRetryAt = -Infinity;
-  /** bumped by every write: a poll begun before it does not undo what the write did */
-  private writeGen = 0;
+  /**
+   * bumped by every pause, resume or start: a poll begun before one does not undo what it did to
+   * on, state and setting. A new power target on a running miner does not bump it: it changes
+   * neither, and control may retarget often; were each retarget to void the poll in flight, a
+   * miner woken a moment before would stay "waking" until a poll went by with no retarget
+   */
+  private runGen = 0;
+  /** bumped by every SetPowerTarget: a poll begun before one does not take the tuner's old target */
+  private targetGen = 0;
   /** stops asked for so far: a set() begun before the last one does not resume the miner */
   private trips = 0;
   private stopping: Promise<void> | undefined;
@@ -155,14 +167,14 @@ export class BraiinsMiner implements NetworkMiner {
     const w = Math.min(this.range.max, Math.max(this.range.min, Math.round(setting)));
     const trips = this.trips;
     const asleep = !this.last.on;
-    this.writeGen++;
+    this.targetGen++;
     const r = await this.write(`set ${w} W`, M.setTarget, { save_action: SAVE_AND_APPLY, power_target: { watt: w } });
     this.targetW = parseSetTarget(r) ?? w;
     this.tuner = undefined; // read again at the next poll
     if (asleep) {
       // the target first, then the wake: a stop since this set began wins, and nothing is resumed
       if (trips !== this.trips) throw new HashflexError(`miner ${this.id}: set ${w} W: a stop came after it: not resumed`, ErrorCode.DeviceFault);
-      this.writeGen++;
+      this.runGen++;
       if (this.minerDetails?.status === MinerStatusCode.notStarted) await this.write(`set ${w} W (Start)`, M.start, {});
       else await this.write(`set ${w} W (ResumeMining)`, M.resume, {});
       // a stop that went out while the wake was on the wire may have reached the miner first
@@ -215,7 +227,7 @@ export class BraiinsMiner implements NetworkMiner {
   // --- writes --------------------------------------------------------------------------------
 
   private async pause(): Promise<void> {
-    this.writeGen++;
+    this.runGen++;
     const r = await this.write('stop', M.pause, {});
     this.last = { ...this.last, on: false, state: this.last.state === 'sleeping' ? 'sleeping' : 'stopping', setting: 0 };
     this.log.debug({ alreadyPaused: r.already_paused === true }, 'stop accepted');
@@ -337,14 +349,28 @@ export class BraiinsMiner implements NetworkMiner {
     this.identityFault = fault;
   }
 
+  /**
+   * Most polls are one call, GetMinerStats. The firmware's status (GetMinerDetails) is read with
+   * it at first, every few polls, and after a pause or resume; otherwise the status last read is
+   * taken, and read afresh at once when the stats do not square with it (a miner held mining that
+   * shows no hashrate, one held paused that draws power or hashes: coming up, going down, or
+   * paused or resumed by someone else). The tuner's target and the chips' temperature change
+   * slowly: every few polls. Each call is an HTTP/2 stream, its objects and timers: with a
+   * thousand miners, five calls a poll cost the agent twice the CPU of one (bench miners).
+   */
   private async poll(): Promise<void> {
-    const gen = this.writeGen;
+    const gen = this.runGen;
+    const targetGen = this.targetGen;
     this.polls++;
-    const needTuner = !this.tuner || this.polls % this.tuning.tunerEveryPolls === 0;
-    const [details, stats, tempC, tuner, range] = await allOrFirstError([
-      this.read(M.details).then(parseDetails),
+    const slow = this.polls % this.tuning.tunerEveryPolls === 0;
+    const held = this.minerDetails;
+    const needDetails = !held || slow || this.detailsGen !== gen;
+    const needTuner = !this.tuner || slow;
+    const needTemp = !this.tempRead || slow;
+    const [fetched, stats, tempC, tuner, range] = await allOrFirstError([
+      needDetails ? this.read(M.details).then(parseDetails) : Promise.resolve(undefined),
       this.read(M.stats).then(parseStats),
-      this.read(M.cooling).then(parseCooling),
+      needTemp ? this.read(M.cooling).then(parseCooling) : Promise.resolve(this.last.tempC),
       needTuner ? this.read(M.tuner).then(parseTuner) : Promise.resolve(this.tuner),
       this.rangeRead ? Promise.resolve(undefined) : this.read(M.constraints).then(parseConstraints),
     ] as const);
@@ -353,14 +379,28 @@ export class BraiinsMiner implements NetworkMiner {
     }
     if (!this.rangeRead && !range) this.log.warn('miner gives no power-target range: the nameplate is taken');
     this.rangeRead = true;
-    this.minerDetails = details;
+    this.tempRead = true;
     this.tuner = tuner;
-    if (tuner?.targetW !== undefined && gen === this.writeGen) this.targetW = tuner.targetW;
+    if (tuner?.targetW !== undefined && targetGen === this.targetGen) this.targetW = tuner.targetW;
+    const readingFrom = (d: BosDetails) => readingOf(d, stats, tempC, this.last, { targetW: this.targetW, maxW: this.range.max, fresh: gen === this.runGen });
+    let details = fetched ?? held!;
+    let reading = readingFrom(details);
+    if (!fetched && !SETTLED.has(reading.state)) {
+      details = parseDetails(await this.read(M.details));
+      reading = readingFrom(details);
+    }
+    if (details !== held) this.heldDetails(details, gen);
+    this.last = reading;
+  }
+
+  /** the status just read stands for the polls after it, until a pause or resume (`gen`) */
+  private heldDetails(details: BosDetails, gen: number): void {
+    this.minerDetails = details;
+    this.detailsGen = gen;
     if (this.identity) {
       const model = details.model ?? this.identity.model;
       this.identity = { ...this.identity, model, make: makeOf(model), firmware: details.firmware ? `Braiins OS+ ${details.firmware}` : this.identity.firmware };
     }
-    this.last = readingOf(details, stats, tempC, this.last, { targetW: this.targetW, maxW: this.range.max, fresh: gen === this.writeGen });
   }
 
   /** one authorized read */

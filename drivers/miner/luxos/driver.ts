@@ -43,7 +43,10 @@ const DEFAULT_RATED_KW = 3.1;
 const STANDBY_KW = 0.02;
 
 export interface LuxosTuning extends Confirm {
-  /** a session idle this long gets a keepalive (ms): a third of the firmware's one-minute expiry */
+  /**
+   * a session idle this long gets a keepalive (ms); the upkeep looks every third of it, so a
+   * session is at most 4/3 of this idle: 40 s of the firmware's one-minute expiry
+   */
   keepaliveMs: number;
   /** the profile list is read again every this many polls (it changes only with the firmware's tuner) */
   profilesEveryPolls: number;
@@ -53,7 +56,7 @@ export interface LuxosTuning extends Confirm {
   backoffMaxMs: number;
 }
 
-export const LUXOS_TUNING: LuxosTuning = { keepaliveMs: 20_000, profilesEveryPolls: 60, overclock: false, offConfirmMs: 30_000, onConfirmMs: 300_000, backoffMaxMs: 60_000 };
+export const LUXOS_TUNING: LuxosTuning = { keepaliveMs: 30_000, profilesEveryPolls: 60, overclock: false, offConfirmMs: 30_000, onConfirmMs: 300_000, backoffMaxMs: 60_000 };
 
 export interface LuxosDetails {
   model?: string;
@@ -256,11 +259,12 @@ export class LuxosMiner implements NetworkMiner {
 
   private scheduleUpkeep(): void {
     if (this.closed) return;
-    // at half the keepalive period: a session is at most 1.5 periods idle, well inside its minute
+    // at a third of the keepalive period: a session is at most 4/3 of a period idle, inside its
+    // minute; a keepalive every 30 s rather than every 20 s is a third fewer requests a miner
     this.upkeepTimer = this.clock.setTimeout(() => {
       this.upkeepTimer = undefined;
       void this.upkeep().finally(() => this.scheduleUpkeep());
-    }, Math.max(1, this.tuning.keepaliveMs / 2));
+    }, Math.max(1, this.tuning.keepaliveMs / 3));
   }
 
   /** log on where there is no session, keep it fresh where there is; never rejects */

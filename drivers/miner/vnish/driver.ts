@@ -19,7 +19,7 @@ export { identify, type MinerEvidence, type MinerIdentity } from './identify';
  * nothing is ever sent to it. Then it unlocks (the token is in hand before start() resolves),
  * reads `summary`, `settings` and the preset list, and polls. The token is renewed ahead of its
  * lapse from the poll timer (rest.ts), so the trip path is one POST `mining/stop` with the token
- * in hand, on a kept-alive connection; it never waits for a poll or an unlock (an unlock beside it
+ * in hand (a TCP connect at most: idle connections are not held, rest.ts); it never waits for a poll or an unlock (an unlock beside it
  * is not waited for). Only a token the firmware refuses anyway costs an unlock before the retry.
  *
  * The firmware's replies do not say whether a command took (an empty body, or flags that read

@@ -3,9 +3,12 @@ import { ErrorCode, HashflexError } from '../../../agent/errors';
 import type { LinkCounters } from '../../../agent/hardware';
 
 /**
- * VNish's REST API (`/api/v1` on the web port) over node's http with a keep-alive agent: the
- * trip path's POST goes out on a connection that is already open (no handshake), and polls reuse
- * it. A pooled connection the firmware closed while idle can fail the next request before any
+ * VNish's REST API (`/api/v1` on the web port) over node's http with a keep-alive agent whose
+ * idle connections close after IDLE_MS: the requests of one poll (summary, then settings or the
+ * presets) share a connection, and between polls none is held. A thousand miners kept a thousand
+ * sockets open (their objects, timers and descriptors) to save the trip path one TCP connect on
+ * the LAN, which the stock drivers pay on every request anyway; the stop still never waits for a
+ * token. A pooled connection the firmware closed while idle can fail the next request before any
  * byte of reply (Node's docs: `req.reusedSocket` and ECONNRESET); such a request is sent once
  * more on a fresh connection. No other request is ever repeated here.
  *
@@ -17,6 +20,8 @@ import type { LinkCounters } from '../../../agent/hardware';
  * new token (one unlock shared by every caller) and is sent once more.
  */
 const MAX_BODY = 256 * 1024;
+/** an idle kept-alive connection closes after this (ms): long enough for one poll's requests, far short of the poll period */
+const IDLE_MS = 1_000;
 /** refresh a token once it is this share of the shortest lifetime seen */
 const REFRESH_SHARE = 0.6;
 /** a token refused younger than this was revoked (a restart), not aged out: it teaches no lifetime */
@@ -49,7 +54,7 @@ export class VnishHttpError extends HashflexError {
 }
 
 export class VnishRest {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 2, timeout: 30_000 });
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4, maxFreeSockets: 1, timeout: IDLE_MS });
   private token?: { value: string; at: number };
   private unlocking?: Promise<void>;
   private lifeMs?: number;
