@@ -267,6 +267,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const flags: Flags = { ...values, mqtt: values.mqtt ?? (positionals.length ? undefined : 'auto') };
       results[n] = { at: new Date().toISOString(), ...(await BENCHES[n].run(flags) as object) };
     } catch (e) {
+      // a bad flag is bad usage (exit 2), whichever bench read it
+      if (e instanceof UsageError) throw e;
       // one broken bench does not cost the others' figures; the run still exits 1
       failed++;
       process.stderr.write(`bench ${n} failed: ${(e as Error).stack ?? e}\n`);
