@@ -189,20 +189,17 @@ export class Site extends EventEmitter {
   private readLoads(): { kw: number; networkKw: number } {
     let kw = 0;
     let networkKw = 0;
-    // the faults found in one sweep cost control one re-split, however many they are
-    this.controller.batch(() => {
-      for (const b of this.hw.boards) {
-        const st = b.status();
-        kw += st.kw;
-        this.health.status(b.id, st.fault);
-      }
-      for (const m of this.hw.miners ?? []) {
-        const st = m.status();
-        kw += st.kw;
-        networkKw += st.kw;
-        this.health.status(m.id, st.fault);
-      }
-    });
+    for (const b of this.hw.boards) {
+      const st = b.status();
+      kw += st.kw;
+      this.health.status(b.id, st.fault);
+    }
+    for (const m of this.hw.miners ?? []) {
+      const st = m.status();
+      kw += st.kw;
+      networkKw += st.kw;
+      this.health.status(m.id, st.fault);
+    }
     return { kw, networkKw };
   }
 

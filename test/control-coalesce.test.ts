@@ -31,15 +31,19 @@ test('retries that fall due together are split once, on the next turn', () => {
   assert.ok(r.onKw() > 2.5, 'the boards on trial take the target');
 });
 
-test('changes inside batch() cost one re-split at its end', () => {
-  const r = rig({ mode: 'setpoint', setpointKw: 3 }, 6);
+test('loads that recover in one turn cost one re-split, on the next turn', () => {
+  const r = rig({ mode: 'setpoint', setpointKw: 6, boardOnDelayMs: 0 }, 6);
   r.c.sample(r.clock.monotonic(), 60, 0, 0);
   r.c.fault('board:hb0', 'x');
   r.c.fault('board:hb1', 'y');
   r.clock.advance(0);
   const before = r.applied.length;
-  r.c.batch(() => { r.c.unfault('board:hb0'); r.c.unfault('board:hb1'); });
+  r.c.unfault('board:hb0');
+  r.c.unfault('board:hb1');
+  assert.is(r.applied.length, before, 'nothing before the turn ends');
+  r.clock.advance(0);
   assert.ok(r.applied.length - before <= 1, `${r.applied.length - before} splits`);
+  assert.ok(r.last().get('hb0')! > 0 && r.last().get('hb1')! > 0, 'both back in the split');
 });
 
 test.run();

@@ -133,10 +133,11 @@ export class Controller {
   private readonly splits: (SplitMemo | undefined)[] = [];
   private readonly surplus: SurplusFollower;
   private program: ProgramLimits = {};
-  /** inside batch(): re-splits wait for its end (one split for many faults, not one each) */
-  private batchDepth = 0;
-  private batchDirty = false;
-  /** a re-split due on the next turn (faults and retries coalesced) */
+  /**
+   * a re-split due on the next turn: faults, recoveries and retries coalesced (a thousand network
+   * miners faulting together would otherwise split the target a thousand times in a row, blocking
+   * the event loop for seconds: the meter goes stale and the site trips itself)
+   */
   private resplitTimer?: Timer;
   private gridKw = 0;
 
@@ -288,7 +289,7 @@ export class Controller {
     this.onTrial.delete(source);
     if (!this.faults.delete(source)) return;
     this.out.event({ kind: 'recover', source });
-    this.reapply();
+    this.reapplySoon(); // loads that recover together (after one retry) cost one split
   }
 
   /** let a faulted board back into the split for one more try; its fault stands until unfault() */
@@ -488,26 +489,7 @@ export class Controller {
     return this.heatKw;
   }
 
-  /**
-   * Several fault / unfault / retryFault changes with one re-split at the end. A thousand network
-   * miners faulting in one status sweep (or their retries falling due together) would otherwise
-   * split the target a thousand times in a row, blocking the event loop for seconds: the meter
-   * goes stale and the site trips itself.
-   */
-  batch(changes: () => void): void {
-    this.batchDepth++;
-    try {
-      changes();
-    } finally {
-      if (--this.batchDepth === 0 && this.batchDirty) {
-        this.batchDirty = false;
-        this.reapply();
-      }
-    }
-  }
-
   private reapply(): void {
-    if (this.batchDepth > 0) { this.batchDirty = true; return; }
     if (this.trips.size) return;
     const cap = Math.min(this.targetKw, this.lease?.kw ?? Infinity, this.programCapKw());
     const now = this.clock.monotonic();
