@@ -168,7 +168,7 @@ export function firstSince<T>(log: readonly T[], since: number, at: (x: T) => nu
 }
 
 // what the families' simulators note when the firmware stops hashing (SimMachine.sleep's `what`)
-const STOP_WORDS = /sleep|power_off|service stop|softoff|pause/;
+const STOP_WORDS = /sleep|power_off|service stop|softoff/;
 
 /** the machine's first stop at or after `wallMs`, from its command log */
 export const machineStopSince = (machine: SimMachine, wallMs: number): number | undefined =>

@@ -5,8 +5,8 @@ import { FAMILY_NAMES, machineStopSince, SIM_FAMILIES, type Family } from './fam
 /**
  * The simulated site's network miners (`hashflex sim --miners N`): the firmware families of
  * sim/miners/families.ts in turn (antminer, whatsminer, avalon, luxos, braiins, vnish), ids am0
- * wm0 av0 lx0 bo0 vn0 am1 …, each on a loopback address of
- * its own in 127.30.0.0/16 (no test suite uses that range: the family suites use 127.20–127.23),
+ * wm0 av0 lx0 bo0 vn0 am1 …, each on a loopback address of its own in 127.30.0.0/16 (no test
+ * suite uses that range: the family and OpenADR suites use 127.20–127.29),
  * serving its firmware's API on the firmware's own ports. Whatsminers alternate API v2 and v3
  * firmware (wm0 v2, wm1 v3, …). Every machine starts hashing at its rated power. The agent's config
  * names each miner's driver, except every third of a family (am2, wm2, av2, am5, …), which it
